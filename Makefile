@@ -1,0 +1,34 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# torch is installed *before* everything else so pip takes the local CPU wheel
+# instead of resolving a multi-GB CUDA build for stable-baselines3.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install bench demo-run clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sactui --train-id demo --sim
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/decision_latency.py
+
+# Re-creates entrenamientos/demo from the real 1h candles (see README, "The demo run").
+demo-run: $(STAMP)
+	$(BIN)/python -m trader_core.training.demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache

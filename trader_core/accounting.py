@@ -1,0 +1,263 @@
+"""Futures accounting for one USDT-margined linear contract in one-way mode.
+
+Why this module exists: the training environment, the backtest, the paper exchange,
+the loopback Binance simulator and the live engine's own bookkeeping must agree to
+the last cent on fees, entry price, realised/unrealised PnL, funding and margin.
+If any of them re-implemented these rules, an agent could learn on one set of
+economics and trade on another. So this is the one definition; everything imports
+it and nothing copies it.
+
+Conventions (Binance USD-M, one-way mode, positionSide BOTH):
+
+* Quantities are signed: positive = long / buy, negative = short / sell.
+* Every fill is a taker market fill; its fee is ``|qty| * price * fee_rate``.
+* ``wallet_balance`` moves only on realised PnL, fees and funding; unrealised
+  PnL lives in ``equity`` (Binance's "margin balance").
+* All money and quantities are ``decimal.Decimal``; a float is refused, because
+  a float silently breaks the exactness the exchange's filters rely on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+ZERO = Decimal("0")
+
+#: Maintenance margin rate used by the liquidation estimate (Binance's first
+#: BTCUSDT notional bracket).
+MAINTENANCE_MARGIN_RATE = Decimal("0.004")
+
+
+def _dec(value: object, name: str) -> Decimal:
+    """``value`` as a Decimal; ints and strings are converted, floats refused."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        return Decimal(value)
+    raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
+
+
+def price_to_decimal(value: float) -> Decimal:
+    """A float price from market data as the Decimal it was printed as (``65000.1``).
+
+    The one sanctioned crossing from the float world (features, candles) into the
+    Decimal world (orders, accounting): the shortest repr, never the binary expansion.
+    """
+    return Decimal(repr(float(value)))
+
+
+def _sign(value: Decimal) -> int:
+    return (value > 0) - (value < 0)
+
+
+@dataclass(frozen=True)
+class Fill:
+    """What one market fill did to the account."""
+
+    quantity: Decimal  # signed: + buy, - sell
+    price: Decimal
+    fee: Decimal  # >= 0, paid
+    realized_pnl: Decimal  # realised by the reducing part, before the fee
+    position_after: Decimal
+    entry_price_after: Decimal
+
+    @property
+    def side(self) -> str:
+        return "BUY" if self.quantity > 0 else "SELL"
+
+    @property
+    def notional(self) -> Decimal:
+        return abs(self.quantity) * self.price
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    """An immutable picture of the account at one mark price (for the UI and journal)."""
+
+    wallet_balance: Decimal
+    equity: Decimal
+    unrealized_pnl: Decimal
+    available_balance: Decimal
+    position_qty: Decimal
+    entry_price: Decimal
+    mark_price: Decimal
+    realized_pnl: Decimal
+    fees_paid: Decimal
+    funding_paid: Decimal
+    trade_count: int
+
+
+class FuturesAccount:
+    """Wallet plus one position; the mutable state every execution venue shares."""
+
+    def __init__(
+        self,
+        wallet_balance: Decimal,
+        fee_rate: Decimal = Decimal("0.0005"),
+        leverage: int = 1,
+    ) -> None:
+        if isinstance(leverage, bool) or not isinstance(leverage, int) or leverage < 1:
+            raise ValueError(f"leverage must be an integer >= 1, got {leverage!r}")
+        fee_rate = _dec(fee_rate, "fee_rate")
+        if fee_rate < 0:
+            raise ValueError(f"fee_rate must be >= 0, got {fee_rate}")
+        self.wallet_balance: Decimal = _dec(wallet_balance, "wallet_balance")
+        self.fee_rate: Decimal = fee_rate
+        self.leverage: int = leverage
+        self.position_qty: Decimal = ZERO
+        self.entry_price: Decimal = ZERO
+        self.realized_pnl: Decimal = ZERO
+        self.fees_paid: Decimal = ZERO
+        self.funding_paid: Decimal = ZERO
+        self.trade_count: int = 0
+
+    # ------------------------------------------------------------------ fills
+
+    def fill(self, quantity: Decimal, price: Decimal) -> Fill:
+        """Apply a taker market fill of signed ``quantity`` at ``price``.
+
+        Adding (same side or from flat) averages the entry price by volume;
+        reducing realises PnL on the closed part and keeps the entry; a fill
+        larger than the position closes it and opens the remainder at ``price``.
+        """
+        quantity = _dec(quantity, "quantity")
+        price = _dec(price, "price")
+        if quantity == 0:
+            raise ValueError("fill quantity must not be zero")
+        if price <= 0:
+            raise ValueError(f"fill price must be > 0, got {price}")
+
+        pos, entry = self.position_qty, self.entry_price
+        fee = abs(quantity) * price * self.fee_rate
+        realized = ZERO
+
+        if pos == 0 or _sign(pos) == _sign(quantity):
+            new_pos = pos + quantity
+            new_entry = (abs(pos) * entry + abs(quantity) * price) / abs(new_pos)
+        else:
+            closed = min(abs(quantity), abs(pos))
+            realized = (price - entry) * closed * _sign(pos)
+            new_pos = pos + quantity
+            if new_pos == 0:
+                new_entry = ZERO
+            elif _sign(new_pos) == _sign(pos):
+                new_entry = entry  # partial close: entry unchanged
+            else:
+                new_entry = price  # flip: remainder opened at the fill price
+
+        self.position_qty = new_pos
+        self.entry_price = new_entry
+        self.wallet_balance += realized - fee
+        self.realized_pnl += realized
+        self.fees_paid += fee
+        self.trade_count += 1
+        return Fill(
+            quantity=quantity,
+            price=price,
+            fee=fee,
+            realized_pnl=realized,
+            position_after=new_pos,
+            entry_price_after=new_entry,
+        )
+
+    def apply_funding(self, rate: Decimal, mark_price: Decimal) -> Decimal:
+        """Settle one funding payment; positive result = paid out by this account.
+
+        payment = position_qty * mark_price * rate, so with a positive rate longs
+        pay and shorts receive. Flat accounts pay nothing.
+        """
+        rate = _dec(rate, "rate")
+        mark_price = _dec(mark_price, "mark_price")
+        if self.position_qty == 0:
+            return ZERO
+        payment = self.position_qty * mark_price * rate
+        self.wallet_balance -= payment
+        self.funding_paid += payment
+        return payment
+
+    # --------------------------------------------------------- valuations
+
+    def unrealized_pnl(self, mark: Decimal) -> Decimal:
+        return (_dec(mark, "mark") - self.entry_price) * self.position_qty
+
+    def equity(self, mark: Decimal) -> Decimal:
+        """Wallet plus unrealised PnL (Binance's "margin balance")."""
+        return self.wallet_balance + self.unrealized_pnl(mark)
+
+    def position_notional(self, mark: Decimal) -> Decimal:
+        """Signed notional value of the position at ``mark``."""
+        return self.position_qty * _dec(mark, "mark")
+
+    def initial_margin(self, mark: Decimal) -> Decimal:
+        return abs(self.position_qty) * _dec(mark, "mark") / self.leverage
+
+    def available_balance(self, mark: Decimal) -> Decimal:
+        """Margin balance minus initial margin, never below zero (cross margin)."""
+        return max(ZERO, self.equity(mark) - self.initial_margin(mark))
+
+    # --------------------------------------------------------- pre-trade
+
+    def margin_required(self, quantity: Decimal, price: Decimal) -> Decimal:
+        """Extra initial margin plus fee that an order of signed ``quantity`` needs.
+
+        Only the part that opens exposure needs margin: a reducing order needs
+        just its fee, a flip needs margin for the new side's remainder (``can_afford``
+        credits the margin its closing part frees).
+        """
+        quantity = _dec(quantity, "quantity")
+        price = _dec(price, "price")
+        pos = self.position_qty
+        if pos == 0 or _sign(pos) == _sign(quantity):
+            opening = abs(quantity)
+        else:
+            opening = max(ZERO, abs(quantity) - abs(pos))
+        fee = abs(quantity) * price * self.fee_rate
+        return opening * price / self.leverage + fee
+
+    def can_afford(self, quantity: Decimal, price: Decimal) -> bool:
+        """Whether the order fits the available balance (False -> Binance -2019).
+
+        An order that only reduces the position is always accepted, as on Binance:
+        a losing position must stay closable even when available balance is zero.
+        A flip is judged after its closing part: that part frees the position's
+        initial margin, so the remainder is checked against what is left then.
+        """
+        quantity = _dec(quantity, "quantity")
+        price = _dec(price, "price")
+        pos = self.position_qty
+        if pos != 0 and _sign(pos) != _sign(quantity):
+            if abs(quantity) <= abs(pos):
+                return True
+            freed = self.initial_margin(price)
+            return self.margin_required(quantity, price) <= self.available_balance(price) + freed
+        return self.margin_required(quantity, price) <= self.available_balance(price)
+
+    def liquidation_price(self) -> Decimal | None:
+        """Rough liquidation price of the position, or None when flat / unreachable.
+
+        Solves wallet + (p - entry) * qty = mmr * |qty| * p for p, i.e. the wallet
+        alone backs this one position (isolated-style estimate in cross mode).
+        """
+        qty = self.position_qty
+        if qty == 0:
+            return None
+        mmr = MAINTENANCE_MARGIN_RATE
+        price = (self.wallet_balance - self.entry_price * qty) / (mmr * abs(qty) - qty)
+        return price if price > 0 else None
+
+    def snapshot(self, mark: Decimal) -> AccountSnapshot:
+        mark = _dec(mark, "mark")
+        return AccountSnapshot(
+            wallet_balance=self.wallet_balance,
+            equity=self.equity(mark),
+            unrealized_pnl=self.unrealized_pnl(mark),
+            available_balance=self.available_balance(mark),
+            position_qty=self.position_qty,
+            entry_price=self.entry_price,
+            mark_price=mark,
+            realized_pnl=self.realized_pnl,
+            fees_paid=self.fees_paid,
+            funding_paid=self.funding_paid,
+            trade_count=self.trade_count,
+        )

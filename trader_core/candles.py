@@ -1,0 +1,148 @@
+"""Loading candle and funding files into one validated shape.
+
+Two layouts exist in the operator's world: the 6-column CSVs
+(``open_time_ms,open,high,low,close,volume``) and Binance's 12-column kline dump
+(``open_time,open,high,low,close,volume,close_time,quote_volume,count,
+taker_buy_volume,taker_buy_quote_volume,ignore``, with or without a header).
+Both become a DataFrame with ``open_time`` (int ms) and float OHLCV columns, sorted
+and checked: a NaN, a duplicate, an out-of-order row or a broken OHLC is a
+``DataError`` naming the file and the row, never a silently wrong feature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .time_utils import interval_from_ms, iso_ms
+
+OHLCV = ("open", "high", "low", "close", "volume")
+COLUMNS = ("open_time", *OHLCV)
+_KLINE_DUMP = (
+    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
+    "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore",
+)
+
+
+@dataclass(frozen=True)
+class Candle:
+    """One closed candle (floats: features are float64; prices go Decimal at the exchange edge)."""
+
+    open_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _has_header(first_line: str) -> bool:
+    return any(ch.isalpha() for ch in first_line.split(",")[0])
+
+
+def load_candles(path: str | Path, start_ms: int | None = None, end_ms: int | None = None) -> pd.DataFrame:
+    """Read a 6- or 12-column candle CSV, optionally keeping ``start_ms <= open_time < end_ms``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"candle file not found: {path}")
+    with open(path, encoding="utf-8") as fh:
+        first = fh.readline().strip()
+    if not first:
+        raise DataError(f"candle file is empty: {path}")
+    width = len(first.split(","))
+    if width not in (6, 12):
+        raise DataError(
+            f"{path}: expected 6 columns (open_time_ms,open,high,low,close,volume) or Binance's "
+            f"12-column kline dump, found {width}"
+        )
+    names = list(COLUMNS) if width == 6 else list(_KLINE_DUMP)
+    try:
+        frame = pd.read_csv(path, header=0 if _has_header(first) else None, names=names)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: cannot parse as CSV: {exc}") from None
+    frame = frame[list(COLUMNS)]
+    for column in COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    bad = frame[frame.isna().any(axis=1)]
+    if len(bad):
+        row = int(bad.index[0]) + 2
+        raise DataError(f"{path}: line {row} has a missing or non-numeric value; fix or remove it")
+    frame["open_time"] = frame["open_time"].astype(np.int64)
+    # Binance switched its spot dumps to microseconds in 2025; futures dumps stay in ms.
+    if frame["open_time"].iloc[0] > 10**14:
+        frame["open_time"] //= 1000
+    for column in OHLCV:
+        frame[column] = frame[column].astype(np.float64)
+    _validate(frame, path)
+    if start_ms is not None:
+        frame = frame[frame["open_time"] >= start_ms]
+    if end_ms is not None:
+        frame = frame[frame["open_time"] < end_ms]
+    if frame.empty:
+        raise DataError(f"{path}: no candles in the requested date range")
+    return frame.reset_index(drop=True)
+
+
+def _validate(frame: pd.DataFrame, path: Path) -> None:
+    times = frame["open_time"].to_numpy()
+    steps = np.diff(times)
+    if len(steps) and (steps <= 0).any():
+        i = int(np.argmax(steps <= 0)) + 1
+        raise DataError(
+            f"{path}: candle at {iso_ms(int(times[i]))} is duplicated or out of order (line {i + 2})"
+        )
+    o, h, l, c, v = (frame[k].to_numpy() for k in OHLCV)
+    broken = (h < np.maximum(o, c)) | (l > np.minimum(o, c)) | (l <= 0) | (v < 0)
+    if broken.any():
+        i = int(np.argmax(broken))
+        raise DataError(f"{path}: inconsistent OHLCV at line {i + 2} ({iso_ms(int(times[i]))})")
+
+
+def infer_interval(frame: pd.DataFrame) -> str:
+    """The Binance interval of a candle frame, from its most common spacing."""
+    steps = np.diff(frame["open_time"].to_numpy())
+    if not len(steps):
+        raise DataError("cannot infer the candle interval from a single candle")
+    values, counts = np.unique(steps, return_counts=True)
+    return interval_from_ms(int(values[np.argmax(counts)]))
+
+
+def find_gaps(frame: pd.DataFrame, step_ms: int) -> list[tuple[int, int]]:
+    """``(last_open_time_before_gap, next_open_time)`` for every missing stretch."""
+    times = frame["open_time"].to_numpy()
+    idx = np.nonzero(np.diff(times) != step_ms)[0]
+    return [(int(times[i]), int(times[i + 1])) for i in idx]
+
+
+def iter_candles(frame: pd.DataFrame):
+    """Candles of a frame in order, as the live feed would deliver them."""
+    for row in frame.itertuples(index=False):
+        yield Candle(int(row.open_time), row.open, row.high, row.low, row.close, row.volume)
+
+
+def load_funding(path: str | Path) -> pd.DataFrame:
+    """Funding events ``funding_time`` (ms) and ``funding_rate`` (float), sorted."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"funding file not found: {path}")
+    frame = pd.read_csv(path)
+    if list(frame.columns[:2]) != ["funding_time_ms", "funding_rate"]:
+        raise DataError(f"{path}: expected columns funding_time_ms,funding_rate")
+    frame = frame.rename(columns={"funding_time_ms": "funding_time"})[["funding_time", "funding_rate"]]
+    if frame.isna().any().any():
+        raise DataError(f"{path}: missing values in the funding file")
+    frame["funding_time"] = frame["funding_time"].astype(np.int64)
+    return frame.sort_values("funding_time").reset_index(drop=True)

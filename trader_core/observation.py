@@ -1,0 +1,114 @@
+"""The observation the model sees: one definition shared by training and live.
+
+Layout (float32, flat): ``window_size`` rows of scaled model features, oldest first,
+row-major, followed by the portfolio state ``PORTFOLIO_FIELDS``. Features are
+standardised with the run's scaler (fitted on the training split only) and clipped
+to ``+-clip`` so one freak candle cannot push the network far outside what it saw.
+
+The training environment slices windows out of a pre-scaled matrix; live code keeps
+a rolling ``ObservationWindow``. Both end in ``build_observation``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+PORTFOLIO_FIELDS = ("exposure", "unrealized_pnl_fraction", "drawdown")
+DEFAULT_CLIP = 10.0
+
+
+@dataclass(frozen=True)
+class PortfolioState:
+    """The account as the model sees it, scale-free.
+
+    ``exposure`` is the signed position notional over (equity x max leverage), so it
+    lives on the same [-1, 1] scale as the action that asked for it.
+    """
+
+    exposure: float
+    unrealized_pnl_fraction: float
+    drawdown: float
+
+    @classmethod
+    def from_account(
+        cls, equity: float, position_notional: float, unrealized_pnl: float, peak_equity: float,
+        max_leverage: float,
+    ) -> "PortfolioState":
+        if equity <= 0:
+            return cls(0.0, -1.0, 1.0)
+        drawdown = 0.0 if peak_equity <= 0 else max(0.0, 1.0 - equity / peak_equity)
+        return cls(
+            exposure=position_notional / (equity * max_leverage),
+            unrealized_pnl_fraction=unrealized_pnl / equity,
+            drawdown=drawdown,
+        )
+
+    def as_array(self) -> np.ndarray:
+        return np.array([self.exposure, self.unrealized_pnl_fraction, self.drawdown], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class FeatureScaler:
+    """Standardisation with a fitted scaler's mean and scale, plus clipping.
+
+    Built from the pickled scikit-learn ``StandardScaler`` once (after its checksum
+    was verified); the arithmetic is plain numpy so a single row costs microseconds.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    clip: float = DEFAULT_CLIP
+
+    @classmethod
+    def from_sklearn(cls, scaler, clip: float = DEFAULT_CLIP) -> "FeatureScaler":
+        scale = np.asarray(scaler.scale_, dtype=np.float64)
+        return cls(np.asarray(scaler.mean_, dtype=np.float64), scale, clip)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.mean.shape[0])
+
+    def transform(self, rows: np.ndarray) -> np.ndarray:
+        return np.clip((rows - self.mean) / self.scale, -self.clip, self.clip)
+
+
+@dataclass(frozen=True)
+class ObservationLayout:
+    window_size: int
+    n_features: int
+
+    @property
+    def size(self) -> int:
+        return self.window_size * self.n_features + len(PORTFOLIO_FIELDS)
+
+
+def build_observation(scaled_window: np.ndarray, portfolio: PortfolioState) -> np.ndarray:
+    """Flatten a (window, features) block of scaled rows and append the portfolio state."""
+    return np.concatenate((scaled_window.ravel(), portfolio.as_array())).astype(np.float32)
+
+
+class ObservationWindow:
+    """The live side's rolling window of scaled feature rows."""
+
+    def __init__(self, scaler: FeatureScaler, window_size: int) -> None:
+        self._scaler = scaler
+        self.window_size = window_size
+        self._rows: deque[np.ndarray] = deque(maxlen=window_size)
+
+    @property
+    def ready(self) -> bool:
+        return len(self._rows) == self.window_size
+
+    def push(self, model_row: np.ndarray) -> None:
+        self._rows.append(self._scaler.transform(model_row))
+
+    def observation(self, portfolio: PortfolioState) -> np.ndarray:
+        if not self.ready:
+            raise RuntimeError(
+                f"observation window has {len(self._rows)} of {self.window_size} rows; "
+                "warm up with history first"
+            )
+        return build_observation(np.stack(self._rows), portfolio)

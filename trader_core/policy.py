@@ -1,0 +1,122 @@
+"""The agent and the meaning of its action, identical in training and live.
+
+SAC outputs a continuous action in [-1, 1]. ``ActionMapping`` turns it into a target
+exposure (fraction of equity x max leverage), then into an order quantity that the
+exchange will accept: rounded *toward zero* on the target position (so the result
+never exceeds the exposure asked for), skipped inside a deadband so noise does not
+churn fees, and checked against minimum quantity and notional. The training
+environment calls the same ``plan`` with the same filters, so a trade the model
+learned to expect is the trade live code sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from .accounting import price_to_decimal
+from .exchanges.filters import SymbolFilters
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """What one action asks of the exchange; ``quantity == 0`` means no order."""
+
+    raw_action: float
+    target_exposure: float  # signed fraction of equity (already x max leverage)
+    target_qty: Decimal
+    quantity: Decimal  # signed order quantity (+ buy, - sell)
+    reduce_only: bool
+    reason: str  # "trade", "deadband", "on_target", "below_min_qty", "below_min_notional", "no_equity"
+
+    @property
+    def side(self) -> str | None:
+        if self.quantity > 0:
+            return "BUY"
+        if self.quantity < 0:
+            return "SELL"
+        return None
+
+
+@dataclass(frozen=True)
+class ActionMapping:
+    """Action in [-1, 1] -> target exposure -> order quantity."""
+
+    max_leverage: float = 1.0
+    deadband: float = 0.05  # minimum |target - current| exposure change that trades
+
+    def __post_init__(self) -> None:
+        if self.max_leverage <= 0:
+            raise ValueError("max_leverage must be > 0")
+        if not 0 <= self.deadband < 1:
+            raise ValueError("deadband must be in [0, 1)")
+
+    def target_exposure(self, action: float) -> float:
+        return float(np.clip(action, -1.0, 1.0)) * self.max_leverage
+
+    def plan(
+        self, action: float, equity: Decimal, price: Decimal, position_qty: Decimal,
+        filters: SymbolFilters,
+    ) -> OrderPlan:
+        target = self.target_exposure(action)
+        if equity <= 0 or price <= 0:
+            return OrderPlan(action, target, position_qty, Decimal(0), False, "no_equity")
+        current = float(position_qty * price / equity)
+        if abs(target - current) < self.deadband:
+            return OrderPlan(action, target, position_qty, Decimal(0), False, "deadband")
+        target_qty = filters.round_qty_down(price_to_decimal(target) * equity / price)
+        quantity = target_qty - position_qty
+        if quantity == 0:
+            return OrderPlan(action, target, target_qty, Decimal(0), False, "on_target")
+        reduce_only = (target_qty * position_qty >= 0) and abs(target_qty) < abs(position_qty)
+        if abs(quantity) > filters.max_qty:
+            quantity = filters.max_qty if quantity > 0 else -filters.max_qty
+            target_qty = position_qty + quantity
+        if abs(quantity) < filters.min_qty:
+            return OrderPlan(action, target, target_qty, Decimal(0), reduce_only, "below_min_qty")
+        if not reduce_only and not filters.meets_min_notional(abs(quantity), price):
+            return OrderPlan(action, target, target_qty, Decimal(0), False, "below_min_notional")
+        return OrderPlan(action, target, target_qty, quantity, reduce_only, "trade")
+
+    def to_metadata(self) -> dict:
+        return {"max_leverage": self.max_leverage, "deadband": self.deadband}
+
+
+class SacAgent:
+    """A loaded SB3 SAC model answering one deterministic action per observation.
+
+    Calls the actor network directly under ``torch.no_grad``: the same computation as
+    ``model.predict(obs, deterministic=True)`` (tanh-squashed mean action) without
+    the per-call input checks, which dominate at batch size 1.
+    """
+
+    def __init__(self, model) -> None:
+        import torch
+
+        self._torch = torch
+        self.model = model
+        self._actor = model.policy.actor
+        self._actor.set_training_mode(False)
+        self.observation_shape = tuple(model.observation_space.shape)
+
+    @classmethod
+    def load(cls, path: Path) -> "SacAgent":
+        """Load a model zip. Only call this after its sha256 was verified: the zip holds pickles."""
+        import torch
+        from stable_baselines3 import SAC
+
+        torch.set_num_threads(1)  # one decision at a time; a thread pool only adds jitter
+        model = SAC.load(
+            str(path), device="cpu",
+            custom_objects={"learning_rate": 0.0, "lr_schedule": lambda _: 0.0, "replay_buffer_class": None},
+        )
+        return cls(model)
+
+    def act(self, observation: np.ndarray) -> float:
+        with self._torch.no_grad():
+            obs = self._torch.as_tensor(observation, dtype=self._torch.float32).unsqueeze(0)
+            action = self._actor(obs, deterministic=True)
+        return float(action[0, 0])

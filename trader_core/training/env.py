@@ -1,0 +1,198 @@
+"""The gymnasium environment SAC trains in, assembled from the live building blocks.
+
+Nothing here re-implements what live trading does: observations come from
+``observation.build_observation``, actions go through ``policy.ActionMapping.plan``
+with the symbol's real filters, fills, fees, funding and PnL through
+``accounting.FuturesAccount``. Timing matches live: the agent decides on the close
+of candle ``i`` and its market order fills at that close; the reward is the log
+change of equity (unrealised PnL included) over the next candle, fees included.
+
+An episode ends at the end of its data range, when equity is gone, or when the
+drawdown from the episode's peak reaches ``drawdown_limit`` (the live risk guard's
+job, so the agent learns that deep drawdowns end the game).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+
+from ..accounting import FuturesAccount, price_to_decimal
+from ..exchanges.filters import SymbolFilters
+from ..observation import ObservationLayout, PortfolioState, build_observation
+from ..policy import ActionMapping
+from ..step_record import StepRecord
+from ..time_utils import interval_from_ms, iso_ms
+
+
+@dataclass(frozen=True)
+class TradingSetup:
+    """The trading assumptions a run is trained under (written to its metadata)."""
+
+    window_size: int = 30
+    mapping: ActionMapping = field(default_factory=ActionMapping)
+    filters: SymbolFilters = field(default_factory=SymbolFilters.btcusdt_default)
+    fee_rate: Decimal = Decimal("0.0005")
+    leverage: int = 2
+    initial_balance: Decimal = Decimal("10000")
+    drawdown_limit: float = 0.3
+
+    def to_metadata(self) -> dict:
+        return {
+            "fee_rate": str(self.fee_rate),
+            "leverage": self.leverage,
+            "initial_balance": str(self.initial_balance),
+            "drawdown_limit": self.drawdown_limit,
+            "filters": self.filters.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Candles with their scaled feature matrix and per-candle funding rates."""
+
+    candles: pd.DataFrame
+    scaled: np.ndarray  # (rows, model features), NaN before warm-up
+    funding: np.ndarray  # (rows,) summed funding rate of events inside each candle
+    interval_ms: int
+
+    @staticmethod
+    def funding_per_candle(candles: pd.DataFrame, funding: pd.DataFrame | None, interval_ms: int) -> np.ndarray:
+        rates = np.zeros(len(candles))
+        if funding is None or funding.empty:
+            return rates
+        opens = candles["open_time"].to_numpy()
+        idx = np.searchsorted(opens, funding["funding_time"].to_numpy(), side="right") - 1
+        inside = (idx >= 0) & (funding["funding_time"].to_numpy() < opens[np.clip(idx, 0, None)] + interval_ms)
+        np.add.at(rates, idx[inside], funding["funding_rate"].to_numpy()[inside])
+        return rates
+
+
+class TradingEnv(gym.Env):
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self, market: MarketData, setup: TradingSetup, first_row: int, last_row: int,
+        episode_length: int | None = None, mode: str = "train",
+    ) -> None:
+        """Decide on candles ``first_row .. last_row - 1``; ``last_row`` is the final close seen."""
+        super().__init__()
+        window = setup.window_size
+        if first_row < window - 1 or np.isnan(market.scaled[first_row - window + 1]).any():
+            raise ValueError("first_row leaves the observation window inside the indicator warm-up")
+        if last_row >= len(market.candles) or last_row <= first_row:
+            raise ValueError("empty or out-of-range decision range")
+        self.market = market
+        self.setup = setup
+        self.first_row = first_row
+        self.last_row = last_row
+        self.episode_length = episode_length
+        self.mode = mode
+        self.layout = ObservationLayout(window, market.scaled.shape[1])
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.layout.size,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        c = market.candles
+        self._open = c["open"].to_numpy()
+        self._high = c["high"].to_numpy()
+        self._low = c["low"].to_numpy()
+        self._close = c["close"].to_numpy()
+        self._volume = c["volume"].to_numpy()
+        self._open_time = c["open_time"].to_numpy()
+        self._row = first_row
+        self._end = last_row
+        self.account = FuturesAccount(setup.initial_balance, setup.fee_rate, setup.leverage)
+        self._peak = float(setup.initial_balance)
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        start, end = self.first_row, self.last_row
+        if self.episode_length and end - start > self.episode_length:
+            start = int(self.np_random.integers(start, end - self.episode_length))
+            end = start + self.episode_length
+        self._row, self._end = start, end
+        self.account = FuturesAccount(self.setup.initial_balance, self.setup.fee_rate, self.setup.leverage)
+        self._peak = float(self.setup.initial_balance)
+        return self._observation(), {}
+
+    def step(self, action):
+        i = self._row
+        raw_action = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
+        price = price_to_decimal(self._close[i])
+        equity_before = self.account.equity(price)
+        plan = self.setup.mapping.plan(
+            raw_action, equity_before, price, self.account.position_qty, self.setup.filters
+        )
+        side, qty, avg, fee, status = "", "0", "", "0", f"SKIPPED:{plan.reason}"
+        if plan.quantity != 0:
+            if plan.reduce_only or self.account.can_afford(plan.quantity, price):
+                fill = self.account.fill(plan.quantity, price)
+                side, qty, avg, fee, status = fill.side, str(fill.quantity), str(fill.price), str(fill.fee), "FILLED"
+            else:
+                status = "REJECTED:-2019"
+        equity_after_trade = float(self.account.equity(price))
+        self._peak = max(self._peak, equity_after_trade)
+        record = self._record(i, raw_action, plan.target_exposure, side, qty, avg, fee, status, price)
+
+        # The market moves one candle; funding settles inside it.
+        j = i + 1
+        funding = 0.0
+        if self.market.funding[j]:
+            funding = float(self.account.apply_funding(
+                price_to_decimal(self.market.funding[j]), price_to_decimal(self._open[j])
+            ))
+        equity_next = float(self.account.equity(price_to_decimal(self._close[j])))
+        self._peak = max(self._peak, equity_next)
+        self._row = j
+        reward = math.log(max(equity_next, 1e-9) / float(equity_before))
+        drawdown = 1.0 - equity_next / self._peak
+        terminated = equity_next <= 0 or drawdown >= self.setup.drawdown_limit
+        truncated = (not terminated) and j >= self._end
+        info = record.as_info()
+        info["funding"] = funding
+        return self._observation(), reward, terminated, truncated, info
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def interval(self) -> str:
+        return interval_from_ms(self.market.interval_ms)
+
+    def account_mark(self) -> Decimal:
+        """The price the account is marked at now: the close of the current candle."""
+        return price_to_decimal(self._close[self._row])
+
+    def portfolio_state(self) -> PortfolioState:
+        mark = self.account_mark()
+        return PortfolioState.from_account(
+            equity=float(self.account.equity(mark)),
+            position_notional=float(self.account.position_notional(mark)),
+            unrealized_pnl=float(self.account.unrealized_pnl(mark)),
+            peak_equity=self._peak,
+            max_leverage=self.setup.mapping.max_leverage,
+        )
+
+    def _observation(self) -> np.ndarray:
+        i, w = self._row, self.setup.window_size
+        return build_observation(self.market.scaled[i - w + 1 : i + 1], self.portfolio_state())
+
+    def _record(self, i, raw_action, target, side, qty, avg, fee, status, price) -> StepRecord:
+        acct = self.account
+        equity = float(acct.equity(price))
+        close_ms = int(self._open_time[i]) + self.market.interval_ms
+        return StepRecord(
+            time=iso_ms(close_ms), candle_open_time=int(self._open_time[i]),
+            open=float(self._open[i]), high=float(self._high[i]), low=float(self._low[i]),
+            close=float(self._close[i]), volume=float(self._volume[i]),
+            raw_action=raw_action, target_exposure=target, order_side=side, order_qty=qty,
+            order_avg_price=avg, order_fee=fee, client_order_id="", order_status=status,
+            position_qty=str(acct.position_qty), entry_price=str(acct.entry_price),
+            wallet=float(acct.wallet_balance), equity=equity,
+            unrealized_pnl=float(acct.unrealized_pnl(price)), realized_pnl=float(acct.realized_pnl),
+            funding=0.0, drawdown=max(0.0, 1.0 - equity / self._peak), decision_latency_ms=0.0,
+            mode=self.mode, state="RUNNING",
+        )

@@ -1,0 +1,72 @@
+"""Held-out evaluation: the agent against buy-and-hold and staying flat.
+
+All three strategies run through the same ``TradingEnv`` (same fees, funding,
+filters and drawdown stop), so the comparison is about decisions, not accounting.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..time_utils import periods_per_year
+from .env import TradingEnv
+
+
+@dataclass(frozen=True)
+class Metrics:
+    total_return: float
+    sharpe: float  # annualised, from per-candle log returns
+    max_drawdown: float
+    trades: int
+    fees: float
+    final_equity: float
+    steps: int
+    stopped_by_drawdown: bool
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def equity_metrics(equity: np.ndarray, interval: str) -> tuple[float, float, float]:
+    """(total return, annualised Sharpe, max drawdown) of an equity curve."""
+    equity = np.asarray(equity, dtype=np.float64)
+    total = float(equity[-1] / equity[0] - 1.0)
+    logret = np.diff(np.log(np.maximum(equity, 1e-12)))
+    std = float(logret.std()) if len(logret) > 1 else 0.0
+    sharpe = float(logret.mean() / std * math.sqrt(periods_per_year(interval))) if std > 0 else 0.0
+    peak = np.maximum.accumulate(equity)
+    max_dd = float((1.0 - equity / peak).max())
+    return total, sharpe, max_dd
+
+
+def run_policy(env: TradingEnv, act: Callable[[np.ndarray], float]) -> tuple[Metrics, list[dict]]:
+    """One deterministic pass over the env's whole range; returns metrics and step infos."""
+    obs, _ = env.reset(seed=0)
+    equity = [float(env.setup.initial_balance)]
+    infos: list[dict] = []
+    terminated = truncated = False
+    while not (terminated or truncated):
+        obs, _, terminated, truncated, info = env.step(np.array([act(obs)], dtype=np.float32))
+        infos.append(info)
+        equity.append(float(env.account.equity(env.account_mark())))
+    total, sharpe, max_dd = equity_metrics(np.array(equity), env.interval)
+    metrics = Metrics(
+        total_return=total, sharpe=sharpe, max_drawdown=max_dd,
+        trades=env.account.trade_count, fees=float(env.account.fees_paid),
+        final_equity=equity[-1], steps=len(infos), stopped_by_drawdown=bool(terminated),
+    )
+    return metrics, infos
+
+
+def compare(env: TradingEnv, agent_act: Callable[[np.ndarray], float]) -> dict[str, dict]:
+    """Agent, buy-and-hold (1x long from the first candle) and flat, on one range."""
+    hold_action = 1.0 / env.setup.mapping.max_leverage
+    results = {}
+    for name, act in (("agent", agent_act), ("buy_and_hold", lambda _: hold_action), ("flat", lambda _: 0.0)):
+        metrics, _ = run_policy(env, act)
+        results[name] = metrics.as_dict()
+    return results

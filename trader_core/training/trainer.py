@@ -1,0 +1,246 @@
+"""``sactui train``: candles -> features -> SAC -> a complete, checksummed training run.
+
+The run directory is written under a temporary name and renamed into place only
+when the model, scaler and metadata are all on disk, so an interrupted training
+never leaves a half run that live code could pick up.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import platform
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import yaml
+
+from ..candles import infer_interval, load_candles, load_funding, sha256_file
+from ..errors import ConfigError, DataError
+from ..exchanges.filters import SymbolFilters
+from ..features import FeatureSet
+from ..observation import PORTFOLIO_FIELDS, FeatureScaler, ObservationLayout
+from ..policy import ActionMapping, SacAgent
+from ..runs import (
+    DEFAULT_RUNS_DIR, METADATA_FILE, MODEL_FILE, SCALER_FILE, SCHEMA_VERSION, TrainingRun, make_train_id,
+)
+from ..time_utils import interval_ms, iso_ms, ms_to_datetime, parse_date_ms
+from .env import MarketData, TradingEnv, TradingSetup
+from .evaluation import compare
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    data: Path
+    symbol: str = "BTCUSDT"
+    interval: str | None = None
+    start: str | None = None
+    end: str | None = None
+    timesteps: int = 20_000
+    learning_rate: float = 3e-4
+    batch_size: int = 256
+    window_size: int = 30
+    seed: int = 0
+    funding: Path | None = None
+    test_fraction: float = 0.2
+    max_leverage: float = 1.0
+    deadband: float = 0.05
+    leverage: int = 2
+    fee_rate: str = "0.0005"
+    initial_balance: str = "10000"
+    drawdown_limit: float = 0.3
+    net_arch: tuple[int, ...] = (64, 64)
+    episode_length: int | None = 720
+    learning_starts: int = 1_000
+    runs_dir: Path = DEFAULT_RUNS_DIR
+    train_id: str | None = None  # default: the operator's naming convention
+    progress_bar: bool = True
+    features: FeatureSet = field(default_factory=FeatureSet.default)
+
+    def validate(self) -> None:
+        checks = [
+            (self.timesteps >= 1, "--timesteps must be >= 1"),
+            (self.learning_rate > 0, "--lr must be > 0"),
+            (self.batch_size >= 1, "--batch-size must be >= 1"),
+            (self.window_size >= 1, "--window must be >= 1"),
+            (0 < self.test_fraction < 1, "test fraction must be between 0 and 1"),
+            (0 < self.drawdown_limit <= 1, "drawdown limit must be in (0, 1]"),
+            (self.max_leverage <= self.leverage, "max exposure leverage cannot exceed the account leverage"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+def _library_versions() -> dict[str, str]:
+    import gymnasium, pandas, sklearn, stable_baselines3, ta, torch  # noqa: E401
+    from importlib.metadata import version
+
+    return {
+        "python": platform.python_version(),
+        "stable_baselines3": stable_baselines3.__version__,
+        "torch": str(torch.__version__),
+        "gymnasium": gymnasium.__version__,
+        "numpy": np.__version__,
+        "pandas": pandas.__version__,
+        "scikit_learn": sklearn.__version__,
+        "ta": version("ta"),
+    }
+
+
+def train(request: TrainingRequest, say: Callable[[str], None] = print) -> TrainingRun:
+    """Train, evaluate on the held-out split, write the run and load it back."""
+    request.validate()
+    from sklearn.preprocessing import StandardScaler
+    from stable_baselines3 import SAC
+
+    start_ms = parse_date_ms(request.start) if request.start else None
+    end_ms = parse_date_ms(request.end) if request.end else None
+    candles = load_candles(request.data, start_ms, end_ms)
+    interval = infer_interval(candles)
+    if request.interval and request.interval != interval:
+        raise ConfigError(f"--interval {request.interval} but {request.data} holds {interval} candles")
+    step_ms = interval_ms(interval)
+    features = request.features
+    window = request.window_size
+
+    raw, model_matrix = features.batch(candles)
+    first_valid = features.warmup - 1
+    first_decision = first_valid + window - 1
+    n = len(candles)
+    decisions = n - 1 - first_decision
+    if decisions < 20:
+        raise DataError(
+            f"{request.data}: {n} candles leave {max(decisions, 0)} decisions after the "
+            f"{features.warmup}-candle warm-up and {window}-candle window; use more data"
+        )
+    split = first_decision + int(decisions * (1 - request.test_fraction))
+    scaler = StandardScaler().fit(model_matrix[first_valid : split + 1])
+    feature_scaler = FeatureScaler.from_sklearn(scaler)
+    scaled = feature_scaler.transform(model_matrix)
+    funding_frame = load_funding(request.funding) if request.funding else None
+    market = MarketData(
+        candles, scaled, MarketData.funding_per_candle(candles, funding_frame, step_ms), step_ms
+    )
+    setup = TradingSetup(
+        window_size=window,
+        mapping=ActionMapping(request.max_leverage, request.deadband),
+        filters=SymbolFilters.btcusdt_default() if request.symbol == "BTCUSDT" else _filters_for(request.symbol),
+        fee_rate=Decimal(request.fee_rate),
+        leverage=request.leverage,
+        initial_balance=Decimal(request.initial_balance),
+        drawdown_limit=request.drawdown_limit,
+    )
+    train_env = TradingEnv(market, setup, first_decision, split, request.episode_length, mode="train")
+    test_env = TradingEnv(market, setup, split, n - 1, None, mode="backtest")
+
+    created = datetime.now(timezone.utc)
+    times = candles["open_time"]
+    train_id = request.train_id or make_train_id(
+        request.symbol, ms_to_datetime(int(times.iloc[0])), ms_to_datetime(int(times.iloc[-1])),
+        request.learning_rate, request.batch_size, window, created,
+    )
+    final_dir = Path(request.runs_dir) / train_id
+    if final_dir.exists() and request.train_id is None:
+        raise ConfigError(f"run directory {final_dir} already exists")
+
+    say(
+        f"training {train_id}: {n} {interval} candles, {split - first_decision} training decisions, "
+        f"{n - 1 - split} held-out, {request.timesteps} timesteps"
+    )
+    model = SAC(
+        "MlpPolicy", train_env, learning_rate=request.learning_rate, batch_size=request.batch_size,
+        buffer_size=max(request.timesteps, 1_000), learning_starts=min(request.learning_starts, request.timesteps // 2),
+        seed=request.seed, device="cpu", verbose=0, policy_kwargs={"net_arch": list(request.net_arch)},
+    )
+    model.learn(total_timesteps=request.timesteps, progress_bar=request.progress_bar)
+
+    agent = SacAgent(model)
+    evaluation = compare(test_env, agent.act)
+    _print_evaluation(evaluation, say)
+
+    staging = Path(request.runs_dir) / f".{train_id}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.save(str(staging / MODEL_FILE))
+    with open(staging / SCALER_FILE, "wb") as fh:
+        pickle.dump(scaler, fh)
+    layout = ObservationLayout(window, len(features.model_columns))
+    metadata = {
+        "schema_version": SCHEMA_VERSION,
+        "train_id": train_id,
+        "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "symbol": request.symbol,
+        "interval": interval,
+        "data": {
+            "file": Path(request.data).name,
+            "sha256": sha256_file(Path(request.data)),
+            "start": iso_ms(int(times.iloc[0])),
+            "end": iso_ms(int(times.iloc[-1])),
+            "rows": n,
+            "funding_file": Path(request.funding).name if request.funding else None,
+        },
+        "split": {
+            "train_start": iso_ms(int(times.iloc[first_valid])),
+            "train_end": iso_ms(int(times.iloc[split])),
+            "test_start": iso_ms(int(times.iloc[split])),
+            "test_end": iso_ms(int(times.iloc[-1])),
+            "train_decisions": split - first_decision,
+            "test_decisions": n - 1 - split,
+            "scaler_fitted_on": "training split only",
+        },
+        "features": features.to_metadata(),
+        "raw_columns": list(features.raw_columns),
+        "model_features": list(features.model_columns),
+        "warmup_candles": features.warmup,
+        "history_candles": features.settle + window,
+        "window_size": window,
+        "observation": {
+            "size": layout.size,
+            "layout": f"{window} rows x {len(features.model_columns)} scaled features, oldest first, then portfolio",
+            "portfolio": list(PORTFOLIO_FIELDS),
+            "dtype": "float32",
+        },
+        "scaler": {"file": SCALER_FILE, "sha256": sha256_file(staging / SCALER_FILE),
+                   "kind": "sklearn.preprocessing.StandardScaler", "clip": feature_scaler.clip},
+        "model": {"file": MODEL_FILE, "sha256": sha256_file(staging / MODEL_FILE), "algorithm": "SAC",
+                  "policy": "MlpPolicy", "net_arch": list(request.net_arch)},
+        "action_mapping": setup.mapping.to_metadata(),
+        "trading": setup.to_metadata(),
+        "training": {
+            "timesteps": request.timesteps, "learning_rate": request.learning_rate,
+            "batch_size": request.batch_size, "seed": request.seed,
+            "episode_length": request.episode_length, "gamma": model.gamma, "tau": model.tau,
+            "reward": "log change of equity (unrealised PnL included) per candle, fees and funding included",
+        },
+        "library_versions": _library_versions(),
+        "evaluation": evaluation,
+    }
+    (staging / METADATA_FILE).write_text(yaml.safe_dump(metadata, sort_keys=False), encoding="utf-8")
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    os.replace(staging, final_dir)
+    say(f"run written to {final_dir}")
+    return TrainingRun.load(train_id, Path(request.runs_dir))
+
+
+def _filters_for(symbol: str) -> SymbolFilters:
+    raise ConfigError(
+        f"no offline symbol filters for {symbol}; training currently supports BTCUSDT "
+        "(its exchangeInfo filters are bundled)"
+    )
+
+
+def _print_evaluation(evaluation: dict, say: Callable[[str], None]) -> None:
+    say("held-out evaluation:")
+    say(f"  {'strategy':<14}{'return':>10}{'sharpe':>9}{'max dd':>9}{'trades':>8}{'fees':>10}")
+    for name, m in evaluation.items():
+        say(
+            f"  {name:<14}{m['total_return']:>+10.2%}{m['sharpe']:>9.2f}{m['max_drawdown']:>9.2%}"
+            f"{m['trades']:>8}{m['fees']:>10.2f}"
+        )
