@@ -161,6 +161,12 @@ class FuturesAccount:
             entry_price_after=new_entry,
         )
 
+    def try_fill(self, quantity: Decimal, price: Decimal) -> tuple[Fill | None, str]:
+        """Fill if the margin allows: ``(fill, "FILLED")`` or ``(None, "REJECTED:-2019")``."""
+        if not self.can_afford(quantity, price):
+            return None, "REJECTED:-2019"
+        return self.fill(quantity, price), "FILLED"
+
     def apply_funding(self, rate: Decimal, mark_price: Decimal) -> Decimal:
         """Settle one funding payment; positive result = paid out by this account.
 

@@ -130,7 +130,10 @@ def find_gaps(frame: pd.DataFrame, step_ms: int) -> list[tuple[int, int]]:
 def iter_candles(frame: pd.DataFrame):
     """Candles of a frame in order, as the live feed would deliver them."""
     for row in frame.itertuples(index=False):
-        yield Candle(int(row.open_time), row.open, row.high, row.low, row.close, row.volume)
+        yield Candle(
+            int(row.open_time), float(row.open), float(row.high), float(row.low), float(row.close),
+            float(row.volume),
+        )
 
 
 def load_funding(path: str | Path) -> pd.DataFrame:

@@ -45,11 +45,10 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num/den, 0 where den is 0 (a flat window has no band width to be inside of)."""
-    out = np.zeros(np.broadcast(num, den).shape)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
+#: Narrowest band width, as a fraction of price, that a band-relative feature divides by.
+#: Below one basis point the band is degenerate (a flat market) and dividing by it would
+#: turn rounding noise into large feature swings.
+MIN_BAND_WIDTH = 1e-4
 
 
 class Indicator(ABC):
@@ -435,7 +434,7 @@ class BollingerBands(Indicator):
         upper, middle, lower = raw
         width = upper - lower
         # Where the close sits in the band: -0.5 at the lower band, +0.5 at the upper one.
-        position = _safe_ratio(close - middle, width)
+        position = (close - middle) / np.maximum(width, MIN_BAND_WIDTH * close)
         return (position, width / middle)
 
 

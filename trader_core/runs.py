@@ -171,6 +171,14 @@ class TrainingRun:
         return self.features.settle + self.window_size
 
     @property
+    def replay_candles_path(self) -> Path | None:
+        """The bundled candles offline modes replay (verified), or None if the run has none."""
+        info = self.metadata.get("replay")
+        if not info:
+            return None
+        return self._verified(self.path, info, "replay candles")
+
+    @property
     def trading(self) -> dict:
         return self.metadata["trading"]
 

@@ -8,6 +8,11 @@ reads a training rollout, a backtest and a live session alike.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from decimal import Decimal
+
+from .accounting import Fill, FuturesAccount
+from .candles import Candle
+from .time_utils import iso_ms
 
 
 @dataclass(frozen=True)
@@ -44,3 +49,30 @@ class StepRecord:
 
 
 JOURNAL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))
+
+
+def record_step(
+    *, candle: Candle, interval_ms: int, raw_action: float, target_exposure: float,
+    fill: Fill | None, status: str, account: FuturesAccount, mark: Decimal, peak_equity: float,
+    mode: str, state: str = "RUNNING", client_order_id: str = "", decision_latency_ms: float = 0.0,
+    funding: float = 0.0, time: str | None = None,
+) -> StepRecord:
+    """The row for one decision, from the account *after* its order (step G -> H)."""
+    equity = float(account.equity(mark))
+    return StepRecord(
+        time=time or iso_ms(candle.open_time + interval_ms),
+        candle_open_time=candle.open_time,
+        open=candle.open, high=candle.high, low=candle.low, close=candle.close, volume=candle.volume,
+        raw_action=raw_action, target_exposure=target_exposure,
+        order_side=fill.side if fill else "",
+        order_qty=str(fill.quantity) if fill else "0",
+        order_avg_price=str(fill.price) if fill else "",
+        order_fee=str(fill.fee) if fill else "0",
+        client_order_id=client_order_id, order_status=status,
+        position_qty=str(account.position_qty), entry_price=str(account.entry_price),
+        wallet=float(account.wallet_balance), equity=equity,
+        unrealized_pnl=float(account.unrealized_pnl(mark)), realized_pnl=float(account.realized_pnl),
+        funding=funding,
+        drawdown=max(0.0, 1.0 - equity / peak_equity) if peak_equity > 0 else 0.0,
+        decision_latency_ms=decision_latency_ms, mode=mode, state=state,
+    )

@@ -24,10 +24,12 @@ import pandas as pd
 
 from ..accounting import FuturesAccount, price_to_decimal
 from ..exchanges.filters import SymbolFilters
-from ..observation import ObservationLayout, PortfolioState, build_observation
+from ..observation import FeatureScaler, ObservationLayout, PortfolioState, build_observation
 from ..policy import ActionMapping
-from ..step_record import StepRecord
-from ..time_utils import interval_from_ms, iso_ms
+from ..candles import Candle, infer_interval
+from ..features import FeatureSet
+from ..step_record import record_step
+from ..time_utils import interval_from_ms, interval_ms
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,17 @@ class TradingSetup:
     leverage: int = 2
     initial_balance: Decimal = Decimal("10000")
     drawdown_limit: float = 0.3
+
+    @classmethod
+    def from_run(cls, run) -> "TradingSetup":
+        """The assumptions a ``TrainingRun`` was trained under, read back from its metadata."""
+        trading = run.trading
+        return cls(
+            window_size=run.window_size, mapping=run.mapping, filters=run.filters,
+            fee_rate=Decimal(str(trading["fee_rate"])), leverage=int(trading["leverage"]),
+            initial_balance=Decimal(str(trading["initial_balance"])),
+            drawdown_limit=float(trading["drawdown_limit"]),
+        )
 
     def to_metadata(self) -> dict:
         return {
@@ -60,6 +73,17 @@ class MarketData:
     scaled: np.ndarray  # (rows, model features), NaN before warm-up
     funding: np.ndarray  # (rows,) summed funding rate of events inside each candle
     interval_ms: int
+
+    @classmethod
+    def build(
+        cls, candles: pd.DataFrame, features: FeatureSet, scaler: FeatureScaler,
+        funding: pd.DataFrame | None = None, model: np.ndarray | None = None,
+    ) -> "MarketData":
+        """Batch features for ``candles`` (or the ``model`` matrix already computed), scaled."""
+        step_ms = interval_ms(infer_interval(candles))
+        if model is None:
+            _, model = features.batch(candles)
+        return cls(candles, scaler.transform(model), cls.funding_per_candle(candles, funding, step_ms), step_ms)
 
     @staticmethod
     def funding_per_candle(candles: pd.DataFrame, funding: pd.DataFrame | None, interval_ms: int) -> np.ndarray:
@@ -128,16 +152,15 @@ class TradingEnv(gym.Env):
         plan = self.setup.mapping.plan(
             raw_action, equity_before, price, self.account.position_qty, self.setup.filters
         )
-        side, qty, avg, fee, status = "", "0", "", "0", f"SKIPPED:{plan.reason}"
+        fill, status = None, f"SKIPPED:{plan.reason}"
         if plan.quantity != 0:
-            if plan.reduce_only or self.account.can_afford(plan.quantity, price):
-                fill = self.account.fill(plan.quantity, price)
-                side, qty, avg, fee, status = fill.side, str(fill.quantity), str(fill.price), str(fill.fee), "FILLED"
-            else:
-                status = "REJECTED:-2019"
-        equity_after_trade = float(self.account.equity(price))
-        self._peak = max(self._peak, equity_after_trade)
-        record = self._record(i, raw_action, plan.target_exposure, side, qty, avg, fee, status, price)
+            fill, status = self.account.try_fill(plan.quantity, price)
+        self._peak = max(self._peak, float(self.account.equity(price)))
+        record = record_step(
+            candle=self._candle(i), interval_ms=self.market.interval_ms, raw_action=raw_action,
+            target_exposure=plan.target_exposure, fill=fill, status=status, account=self.account,
+            mark=price, peak_equity=self._peak, mode=self.mode,
+        )
 
         # The market moves one candle; funding settles inside it.
         j = i + 1
@@ -154,7 +177,7 @@ class TradingEnv(gym.Env):
         terminated = equity_next <= 0 or drawdown >= self.setup.drawdown_limit
         truncated = (not terminated) and j >= self._end
         info = record.as_info()
-        info["funding"] = funding
+        info["funding"] = funding  # settled inside the next candle, after this decision
         return self._observation(), reward, terminated, truncated, info
 
     # ------------------------------------------------------------------ helpers
@@ -180,19 +203,8 @@ class TradingEnv(gym.Env):
         i, w = self._row, self.setup.window_size
         return build_observation(self.market.scaled[i - w + 1 : i + 1], self.portfolio_state())
 
-    def _record(self, i, raw_action, target, side, qty, avg, fee, status, price) -> StepRecord:
-        acct = self.account
-        equity = float(acct.equity(price))
-        close_ms = int(self._open_time[i]) + self.market.interval_ms
-        return StepRecord(
-            time=iso_ms(close_ms), candle_open_time=int(self._open_time[i]),
-            open=float(self._open[i]), high=float(self._high[i]), low=float(self._low[i]),
-            close=float(self._close[i]), volume=float(self._volume[i]),
-            raw_action=raw_action, target_exposure=target, order_side=side, order_qty=qty,
-            order_avg_price=avg, order_fee=fee, client_order_id="", order_status=status,
-            position_qty=str(acct.position_qty), entry_price=str(acct.entry_price),
-            wallet=float(acct.wallet_balance), equity=equity,
-            unrealized_pnl=float(acct.unrealized_pnl(price)), realized_pnl=float(acct.realized_pnl),
-            funding=0.0, drawdown=max(0.0, 1.0 - equity / self._peak), decision_latency_ms=0.0,
-            mode=self.mode, state="RUNNING",
+    def _candle(self, i: int) -> Candle:
+        return Candle(
+            int(self._open_time[i]), float(self._open[i]), float(self._high[i]),
+            float(self._low[i]), float(self._close[i]), float(self._volume[i]),
         )

@@ -29,7 +29,7 @@ from ..policy import ActionMapping, SacAgent
 from ..runs import (
     DEFAULT_RUNS_DIR, METADATA_FILE, MODEL_FILE, SCALER_FILE, SCHEMA_VERSION, TrainingRun, make_train_id,
 )
-from ..time_utils import interval_ms, iso_ms, ms_to_datetime, parse_date_ms
+from ..time_utils import iso_ms, ms_to_datetime, parse_date_ms
 from .env import MarketData, TradingEnv, TradingSetup
 from .evaluation import compare
 
@@ -105,11 +105,10 @@ def train(request: TrainingRequest, say: Callable[[str], None] = print) -> Train
     interval = infer_interval(candles)
     if request.interval and request.interval != interval:
         raise ConfigError(f"--interval {request.interval} but {request.data} holds {interval} candles")
-    step_ms = interval_ms(interval)
     features = request.features
     window = request.window_size
 
-    raw, model_matrix = features.batch(candles)
+    _, model_matrix = features.batch(candles)
     first_valid = features.warmup - 1
     first_decision = first_valid + window - 1
     n = len(candles)
@@ -122,11 +121,8 @@ def train(request: TrainingRequest, say: Callable[[str], None] = print) -> Train
     split = first_decision + int(decisions * (1 - request.test_fraction))
     scaler = StandardScaler().fit(model_matrix[first_valid : split + 1])
     feature_scaler = FeatureScaler.from_sklearn(scaler)
-    scaled = feature_scaler.transform(model_matrix)
     funding_frame = load_funding(request.funding) if request.funding else None
-    market = MarketData(
-        candles, scaled, MarketData.funding_per_candle(candles, funding_frame, step_ms), step_ms
-    )
+    market = MarketData.build(candles, features, feature_scaler, funding_frame, model_matrix)
     setup = TradingSetup(
         window_size=window,
         mapping=ActionMapping(request.max_leverage, request.deadband),

@@ -1,0 +1,115 @@
+"""The ``sactui`` console script, run as the operator runs it."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trader_core.candles import load_candles
+
+SACTUI = str(Path(sys.executable).parent / "sactui")
+
+
+def sactui(*args, cwd=None):
+    return subprocess.run([SACTUI, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def _one_clear_line(result):
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("sactui: error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_train_command_end_to_end_produces_a_loadable_run(tmp_path, candles_1h_path):
+    result = sactui(
+        "train", "--data", str(candles_1h_path), "--start", "2024-04-01", "--end", "2024-06-01",
+        "--timesteps", "200", "--batch-size", "32", "--window", "6", "--lr", "1e-3",
+        "--runs-dir", str(tmp_path), "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "held-out evaluation:" in result.stdout and "buy_and_hold" in result.stdout
+    train_id = result.stdout.strip().splitlines()[-1].removeprefix("train id: ")
+    assert train_id.startswith("train_BTCUSDT_20240401_20240531_lr1e-3_bs32_ws6_")
+    from trader_core.runs import TrainingRun
+
+    run = TrainingRun.load(train_id, tmp_path)
+    assert run.load_agent().observation_shape == (run.layout.size,)
+    listing = sactui("runs", "--runs-dir", str(tmp_path))
+    assert listing.returncode == 0 and train_id in listing.stdout
+
+
+def test_train_reads_binance_12_column_dumps(tmp_path, candles_1h_path):
+    candles = load_candles(candles_1h_path).iloc[:900]
+    dump = tmp_path / "BTCUSDT-1h-2024-01.csv"
+    with open(dump, "w", newline="") as fh:
+        w = csv.writer(fh)
+        for r in candles.itertuples(index=False):
+            w.writerow([r.open_time, r.open, r.high, r.low, r.close, r.volume, r.open_time + 3_599_999,
+                        r.close * r.volume, 100, r.volume / 2, r.close * r.volume / 2, 0])
+    result = sactui("train", "--data", str(dump), "--timesteps", "120", "--batch-size", "16",
+                    "--window", "4", "--runs-dir", str(tmp_path / "runs"), "--no-progress", "--train-id", "dump")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "runs" / "dump" / "model.zip").is_file()
+
+
+def test_features_command_writes_the_live_path_values(tiny_run_dir, tmp_path, candles_1h_path):
+    runs_dir, train_id = tiny_run_dir
+    out = tmp_path / "features.csv"
+    result = sactui("features", "--train-id", train_id, "--data", str(candles_1h_path),
+                    "--out", str(out), "--runs-dir", str(runs_dir))
+    assert result.returncode == 0, result.stderr
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    candles = load_candles(candles_1h_path)
+    from trader_core.runs import TrainingRun
+
+    run = TrainingRun.load(train_id, runs_dir)
+    assert len(rows) == len(candles) - (run.features.warmup - 1)
+    for column in ("open_time", "sma_20", "rsi_14", "macd_12_26_9", "macd_signal_12_26_9",
+                   "macd_hist_12_26_9", "bb_upper_20_2", "bb_middle_20_2", "bb_lower_20_2",
+                   "sma_20_distance", "scaled_rsi_14_scaled"):
+        assert column in rows[0], column
+    # The first written row is the first warm candle, and its SMA is the plain mean of 20 closes.
+    first = run.features.warmup - 1
+    assert int(rows[0]["open_time_ms"]) == int(candles["open_time"].iloc[first])
+    expected_sma = candles["close"].iloc[first - 19 : first + 1].mean()
+    assert float(rows[0]["sma_20"]) == pytest.approx(expected_sma, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (("--train-id", "nope"), 4, "unknown train id 'nope'"),
+        (("features", "--train-id", "nope", "--data", "x.csv", "--out", "o.csv"), 4, "unknown train id"),
+        (("train", "--data", "missing.csv"), 3, "candle file not found: missing.csv"),
+        (("train", "--data", "{candles}", "--timesteps", "0"), 2, "--timesteps must be >= 1"),
+        (("train", "--data", "{candles}", "--interval", "5m"), 2, "--interval 5m but"),
+        (("replay", "--train-id", "nope"), 4, "unknown train id"),
+    ],
+)
+def test_bad_input_gives_one_clear_line_and_an_exit_code(tmp_path, candles_1h_path, args, code, message):
+    args = [a.replace("{candles}", str(candles_1h_path)) for a in args]
+    result = sactui(*args, "--runs-dir", str(tmp_path))
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert message in _one_clear_line(result)
+
+
+def test_nan_in_candles_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("open_time_ms,open,high,low,close,volume\n1,1,2,0.5,1.5,3\n3600001,1,2,0.5,nan,3\n")
+    result = sactui("train", "--data", str(bad), "--runs-dir", str(tmp_path))
+    assert result.returncode == 3
+    assert "line 3 has a missing or non-numeric value" in _one_clear_line(result)
+
+
+def test_session_on_a_valid_run_says_the_engine_is_not_there_yet(tiny_run_dir):
+    runs_dir, train_id = tiny_run_dir
+    result = sactui("--train-id", train_id, "--sim", "--runs-dir", str(runs_dir))
+    assert result.returncode == 2
+    assert f"sactui replay --train-id {train_id}" in _one_clear_line(result)

@@ -1,0 +1,118 @@
+"""Operator settings from ``config.toml``, validated strictly.
+
+A typo in a risk setting must not silently fall back to a default: an unknown
+section or key, a wrong type or an out-of-range value is a ``ConfigError`` naming
+the key and what is allowed. The run's own settings (features, window, mapping)
+never live here: they come from the run's ``config_metadata.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RiskSettings:
+    max_drawdown: float = 0.15  # fraction of the session's peak equity
+    max_consecutive_failures: int = 5
+    stale_grace_seconds: float = 30.0
+
+    def validate(self) -> None:
+        if not 0 < self.max_drawdown < 1:
+            raise ConfigError(f"config.toml [risk] max_drawdown must be between 0 and 1, got {self.max_drawdown}")
+        if self.max_consecutive_failures < 1:
+            raise ConfigError("config.toml [risk] max_consecutive_failures must be >= 1")
+        if self.stale_grace_seconds < 0:
+            raise ConfigError("config.toml [risk] stale_grace_seconds must be >= 0")
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    attempts: int = 3
+    delay_seconds: float = 1.0
+
+    def validate(self) -> None:
+        if self.attempts < 1:
+            raise ConfigError("config.toml [retries] attempts must be >= 1")
+        if self.delay_seconds < 0:
+            raise ConfigError("config.toml [retries] delay_seconds must be >= 0")
+
+
+@dataclass(frozen=True)
+class TradingSettings:
+    margin_type: str = "CROSSED"
+    adopt_unknown_position: bool = False
+
+    def validate(self) -> None:
+        if self.margin_type not in ("CROSSED", "ISOLATED"):
+            raise ConfigError("config.toml [trading] margin_type must be CROSSED or ISOLATED")
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    runs_dir: str = "entrenamientos"
+
+    def validate(self) -> None:
+        if not self.runs_dir:
+            raise ConfigError("config.toml [paths] runs_dir must not be empty")
+
+
+@dataclass(frozen=True)
+class Settings:
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    retries: RetrySettings = field(default_factory=RetrySettings)
+    trading: TradingSettings = field(default_factory=TradingSettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+
+
+def _section(cls, name: str, values: object):
+    if not isinstance(values, dict):
+        raise ConfigError(f"config.toml [{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(
+                f"config.toml [{name}] has unknown key {key!r}; allowed: {', '.join(sorted(known))}"
+            )
+        expected = type(known[key].default)
+        ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            raise ConfigError(
+                f"config.toml [{name}] {key} must be {expected.__name__}, got {value!r}"
+            )
+    section = cls(**{k: (float(v) if known[k].type == "float" else v) for k, v in values.items()})
+    section.validate()
+    return section
+
+
+def load_settings(path: str | Path | None) -> Settings:
+    """Settings from ``path``; defaults when ``path`` is None (a missing named file is an error)."""
+    if path is None:
+        return Settings()
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    sections = {f.name: f.default_factory for f in fields(Settings)}  # type: ignore[misc]
+    unknown = set(data) - set(sections)
+    if unknown:
+        raise ConfigError(
+            f"{path} has unknown section(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sections)}"
+        )
+    built = {
+        name: _section(type(factory()), name, data.get(name, {})) for name, factory in sections.items()
+    }
+    return Settings(**built)

@@ -1,0 +1,203 @@
+"""The ``sactui`` command line.
+
+Every command maps an expected failure (``SactuiError``) to one line on stderr and
+its exit code; only a bug shows a traceback. This module imports Textual only for
+the console itself, so headless commands work without a terminal UI stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+from trader_core.errors import ConfigError, SactuiError
+
+COMMANDS = ("train", "runs", "features", "replay")
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _runs_dir(args) -> Path:
+    return Path(args.runs_dir)
+
+
+def _add_runs_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", default="entrenamientos", help="where training runs live (default: %(default)s)")
+
+
+# --------------------------------------------------------------------------- train
+def _train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sactui train", description="Train a SAC agent on candles and write a run.")
+    p.add_argument("--data", required=True, help="candle CSV (6 columns, or Binance's 12-column kline dump)")
+    p.add_argument("--symbol", default="BTCUSDT")
+    p.add_argument("--interval", help="checked against the file's candle spacing")
+    p.add_argument("--start", help="first candle to use, YYYY-MM-DD (UTC)")
+    p.add_argument("--end", help="stop before this date, YYYY-MM-DD (UTC)")
+    p.add_argument("--timesteps", type=int, default=20_000)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--window", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--funding", help="funding CSV (funding_time_ms,funding_rate) to charge funding")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out tail of the data")
+    p.add_argument("--max-leverage", type=float, default=1.0, help="exposure at action +-1, x equity")
+    p.add_argument("--deadband", type=float, default=0.05)
+    p.add_argument("--train-id", help="name the run yourself instead of the naming convention")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_runs_dir(p)
+    return p
+
+
+def cmd_train(argv: list[str]) -> int:
+    args = _train_parser().parse_args(argv)
+    from trader_core.training.trainer import TrainingRequest, train
+
+    run = train(
+        TrainingRequest(
+            data=Path(args.data), symbol=args.symbol, interval=args.interval, start=args.start,
+            end=args.end, timesteps=args.timesteps, learning_rate=args.lr, batch_size=args.batch_size,
+            window_size=args.window, seed=args.seed, funding=Path(args.funding) if args.funding else None,
+            test_fraction=args.test_fraction, max_leverage=args.max_leverage, deadband=args.deadband,
+            runs_dir=_runs_dir(args), train_id=args.train_id, progress_bar=not args.no_progress,
+        ),
+        say=_say,
+    )
+    _say(f"train id: {run.train_id}")
+    return 0
+
+
+# --------------------------------------------------------------------------- runs
+def cmd_runs(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="sactui runs", description="List training runs and their key metadata.")
+    _add_runs_dir(p)
+    args = p.parse_args(argv)
+    from trader_core.runs import TrainingRun, run_ids
+
+    ids = run_ids(_runs_dir(args))
+    if not ids:
+        _say(f"no runs in {args.runs_dir}/ (train one with 'sactui train --data FILE')")
+        return 0
+    _say(f"{'train id':<66} {'symbol':<8} {'int':<4} {'win':>4} {'steps':>7} {'test ret':>9} {'sharpe':>7} {'max dd':>7}")
+    for train_id in ids:
+        try:
+            s = TrainingRun.load(train_id, _runs_dir(args)).summary()
+        except SactuiError as exc:
+            _say(f"{train_id:<66} INVALID: {exc}")
+            continue
+        ret = "-" if s["test_return"] is None else f"{s['test_return']:+.2%}"
+        sharpe = "-" if s["test_sharpe"] is None else f"{s['test_sharpe']:.2f}"
+        dd = "-" if s["test_max_drawdown"] is None else f"{s['test_max_drawdown']:.2%}"
+        _say(
+            f"{train_id:<66} {s['symbol']:<8} {s['interval']:<4} {s['window']:>4} "
+            f"{s['timesteps'] or '-':>7} {ret:>9} {sharpe:>7} {dd:>7}"
+        )
+        _say(f"    data {s['data']}")
+    return 0
+
+
+# --------------------------------------------------------------------------- features
+def cmd_features(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="sactui features",
+        description="Write per-candle indicator values and model features from the live (incremental) path.",
+    )
+    p.add_argument("--train-id", required=True)
+    p.add_argument("--data", required=True, help="candle CSV")
+    p.add_argument("--out", required=True, help="CSV to write")
+    _add_runs_dir(p)
+    args = p.parse_args(argv)
+    from trader_core.candles import load_candles
+    from trader_core.feature_export import export_features
+    from trader_core.runs import TrainingRun
+
+    run = TrainingRun.load(args.train_id, _runs_dir(args))
+    rows = export_features(run, load_candles(args.data), Path(args.out))
+    _say(f"wrote {rows} rows to {args.out} (the first {run.features.warmup - 1} candles are warm-up)")
+    return 0
+
+
+# --------------------------------------------------------------------------- replay
+def cmd_replay(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="sactui replay",
+        description="Replay candles through the live decision path with paper fills (no network).",
+    )
+    p.add_argument("--train-id", required=True)
+    p.add_argument("--data", help="candle CSV (default: the run's bundled replay candles)")
+    p.add_argument("--quiet", action="store_true", help="only the summary")
+    _add_runs_dir(p)
+    args = p.parse_args(argv)
+    from trader_core.candles import iter_candles, load_candles
+    from trader_core.replay import replay
+    from trader_core.runs import TrainingRun
+
+    run = TrainingRun.load(args.train_id, _runs_dir(args))
+    data = Path(args.data) if args.data else run.replay_candles_path
+    if data is None:
+        raise ConfigError(f"run {args.train_id} bundles no replay candles: pass --data FILE")
+    candles = load_candles(data)
+    agent = run.load_agent()
+    _say(f"replaying {len(candles)} candles of {data.name} through {run.train_id} (live path, paper fills)")
+    result = replay(run, agent, iter_candles(candles), say=None if args.quiet else _say)
+    latencies = sorted(r.decision_latency_ms for r in result.records)
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    _say(
+        f"steps {len(result.records)}  trades {result.trades}  fees {result.fees:.2f}  "
+        f"return {result.total_return:+.2%} (buy-and-hold {result.buy_and_hold_return:+.2%})  "
+        f"sharpe {result.sharpe:.2f}  max drawdown {result.max_drawdown:.2%}  decision p99 {p99:.2f} ms"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- session
+def cmd_session(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="sactui",
+        description="Operator console for a trained SAC agent on Binance USD-M Futures.",
+        epilog=f"commands: {', '.join(COMMANDS)} (sactui COMMAND --help)",
+    )
+    p.add_argument("--train-id", required=True, help="the run to trade (see 'sactui runs')")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--sim", action="store_true", help="offline: the loopback exchange replaying real candles")
+    mode.add_argument("--live", action="store_true", help="mainnet (real money); asks for confirmation")
+    p.add_argument("--headless", action="store_true", help="plain log lines, no terminal UI")
+    p.add_argument("--config", default=None, help="operator settings (default: ./config.toml if present)")
+    _add_runs_dir(p)
+    args = p.parse_args(argv)
+    from trader_core.runs import TrainingRun
+    from trader_core.settings import load_settings
+
+    config = args.config or ("config.toml" if Path("config.toml").is_file() else None)
+    load_settings(config)
+    TrainingRun.load(args.train_id, _runs_dir(args))
+    raise ConfigError(
+        "live sessions (--sim, testnet, --live) need the trading engine, which is not built yet; "
+        f"for now run 'sactui replay --train-id {args.train_id}' (offline, live decision path)"
+    )
+
+
+HANDLERS: dict[str, Callable[[list[str]], int]] = {
+    "train": cmd_train, "runs": cmd_runs, "features": cmd_features, "replay": cmd_replay,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in HANDLERS:
+            return HANDLERS[argv[0]](argv[1:])
+        return cmd_session(argv)
+    except SactuiError as exc:
+        print(f"sactui: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("sactui: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
