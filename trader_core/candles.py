@@ -69,16 +69,21 @@ def load_candles(path: str | Path, start_ms: int | None = None, end_ms: int | No
             f"12-column kline dump, found {width}"
         )
     names = list(COLUMNS) if width == 6 else list(_KLINE_DUMP)
+    header = _has_header(first)
+    # File line of frame row i (1-based), so every message points at the right line.
+    first_line = 2 if header else 1
     try:
-        frame = pd.read_csv(path, header=0 if _has_header(first) else None, names=names)
+        frame = pd.read_csv(path, header=0 if header else None, names=names)
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"{path}: cannot parse as CSV: {exc}") from None
+    if frame.empty:
+        raise DataError(f"{path}: has a header but no candles")
     frame = frame[list(COLUMNS)]
     for column in COLUMNS:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     bad = frame[frame.isna().any(axis=1)]
     if len(bad):
-        row = int(bad.index[0]) + 2
+        row = int(bad.index[0]) + first_line
         raise DataError(f"{path}: line {row} has a missing or non-numeric value; fix or remove it")
     frame["open_time"] = frame["open_time"].astype(np.int64)
     # Binance switched its spot dumps to microseconds in 2025; futures dumps stay in ms.
@@ -86,7 +91,7 @@ def load_candles(path: str | Path, start_ms: int | None = None, end_ms: int | No
         frame["open_time"] //= 1000
     for column in OHLCV:
         frame[column] = frame[column].astype(np.float64)
-    _validate(frame, path)
+    _validate(frame, path, first_line)
     if start_ms is not None:
         frame = frame[frame["open_time"] >= start_ms]
     if end_ms is not None:
@@ -96,19 +101,20 @@ def load_candles(path: str | Path, start_ms: int | None = None, end_ms: int | No
     return frame.reset_index(drop=True)
 
 
-def _validate(frame: pd.DataFrame, path: Path) -> None:
+def _validate(frame: pd.DataFrame, path: Path, first_line: int) -> None:
     times = frame["open_time"].to_numpy()
     steps = np.diff(times)
     if len(steps) and (steps <= 0).any():
         i = int(np.argmax(steps <= 0)) + 1
         raise DataError(
-            f"{path}: candle at {iso_ms(int(times[i]))} is duplicated or out of order (line {i + 2})"
+            f"{path}: candle at {iso_ms(int(times[i]))} is duplicated or out of order "
+            f"(line {i + first_line})"
         )
     o, h, l, c, v = (frame[k].to_numpy() for k in OHLCV)
     broken = (h < np.maximum(o, c)) | (l > np.minimum(o, c)) | (l <= 0) | (v < 0)
     if broken.any():
         i = int(np.argmax(broken))
-        raise DataError(f"{path}: inconsistent OHLCV at line {i + 2} ({iso_ms(int(times[i]))})")
+        raise DataError(f"{path}: inconsistent OHLCV at line {i + first_line} ({iso_ms(int(times[i]))})")
 
 
 def infer_interval(frame: pd.DataFrame) -> str:
@@ -141,11 +147,16 @@ def load_funding(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"funding file not found: {path}")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: cannot read the funding file: {exc}") from None
     if list(frame.columns[:2]) != ["funding_time_ms", "funding_rate"]:
         raise DataError(f"{path}: expected columns funding_time_ms,funding_rate")
     frame = frame.rename(columns={"funding_time_ms": "funding_time"})[["funding_time", "funding_rate"]]
+    frame = frame.apply(pd.to_numeric, errors="coerce")
     if frame.isna().any().any():
-        raise DataError(f"{path}: missing values in the funding file")
+        row = int(frame[frame.isna().any(axis=1)].index[0]) + 2
+        raise DataError(f"{path}: line {row} has a missing or non-numeric value")
     frame["funding_time"] = frame["funding_time"].astype(np.int64)
     return frame.sort_values("funding_time").reset_index(drop=True)

@@ -302,8 +302,8 @@ class RSI(Indicator):
 class _RSIStream(IndicatorStream):
     def __init__(self, window: int) -> None:
         self._window = window
-        self._up = Ewm(1.0 / window)
-        self._down = Ewm(1.0 / window)
+        self._up = Ewm.from_alpha(1.0 / window)
+        self._down = Ewm.from_alpha(1.0 / window)
         self._prev = math.nan
 
     def update(self, o, h, l, c, v):

@@ -11,6 +11,7 @@ learned to expect is the trade live code sends.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -49,12 +50,14 @@ class ActionMapping:
     deadband: float = 0.05  # minimum |target - current| exposure change that trades
 
     def __post_init__(self) -> None:
-        if self.max_leverage <= 0:
-            raise ValueError("max_leverage must be > 0")
+        if not (math.isfinite(self.max_leverage) and self.max_leverage > 0):
+            raise ValueError(f"max_leverage must be a finite number > 0, got {self.max_leverage}")
         if not 0 <= self.deadband < 1:
             raise ValueError("deadband must be in [0, 1)")
 
     def target_exposure(self, action: float) -> float:
+        if not math.isfinite(action):
+            raise ValueError(f"the model produced a non-finite action ({action}); refusing to size an order")
         return float(np.clip(action, -1.0, 1.0)) * self.max_leverage
 
     def plan(

@@ -21,23 +21,33 @@ from collections import deque
 class Ewm:
     """Exponentially weighted mean with ``adjust=False`` (the ``ta`` convention).
 
-    Mirrors pandas' ``ewma`` loop: the first value seeds the mean, later values use
-    ``((1-a)*mean + a*x) / ((1-a) + a)``, and an equal value leaves the mean as is.
+    Mirrors pandas' ``ewma`` loop: pandas turns span or alpha into a centre of mass
+    and back (``alpha = 1 / (1 + com)``), the first value seeds the mean, later values
+    use ``((1-a)*mean + a*x) / ((1-a) + a)``, and an equal value leaves the mean as is.
+    Doing the same arithmetic makes the live values bit-identical to ``ta``'s.
     """
 
     __slots__ = ("_alpha", "_keep", "value", "count")
 
-    def __init__(self, alpha: float) -> None:
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
-        self._alpha = alpha
-        self._keep = 1.0 - alpha
+    def __init__(self, com: float) -> None:
+        if not com >= 0:
+            raise ValueError(f"centre of mass must be >= 0, got {com}")
+        self._alpha = 1.0 / (1.0 + com)
+        self._keep = 1.0 - self._alpha
         self.value = math.nan
         self.count = 0
 
     @classmethod
-    def from_span(cls, span: int) -> "Ewm":
-        return cls(2.0 / (span + 1.0))
+    def from_alpha(cls, alpha: float) -> "Ewm":
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+        return cls((1.0 - alpha) / alpha)
+
+    @classmethod
+    def from_span(cls, span: float) -> "Ewm":
+        if not span >= 1:
+            raise ValueError(f"span must be >= 1, got {span}")
+        return cls((span - 1.0) / 2.0)
 
     def update(self, x: float) -> float:
         self.count += 1

@@ -205,11 +205,6 @@ def test_invalid_constructor_args(kwargs):
         ActionMapping(**kwargs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ActionMapping.__post_init__ checks `max_leverage <= 0`, which is False for NaN, so "
-    "a NaN leverage is accepted and plan() later dies with decimal.InvalidOperation",
-)
 def test_nan_max_leverage_is_rejected():
     with pytest.raises(ValueError):
         ActionMapping(max_leverage=float("nan"))
@@ -271,3 +266,10 @@ def test_order_never_exceeds_max_qty(mapping, action, equity, price, position):
         # the order always moves toward the (rounded) target
         wanted = F.round_qty_down(D(repr(p.target_exposure)) * equity / price)
         assert abs(wanted - p.target_qty) < abs(wanted - position)
+
+
+@pytest.mark.parametrize("action", [float("nan"), float("inf")])
+def test_non_finite_action_is_refused_before_sizing(action):
+    mapping = ActionMapping(max_leverage=1.0)
+    with pytest.raises(ValueError, match="non-finite action"):
+        mapping.plan(action, D("10000"), D("50000"), D("0"), SymbolFilters.btcusdt_default())

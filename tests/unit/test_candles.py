@@ -149,11 +149,6 @@ def test_non_numeric_value_names_its_line(tmp_path):
         load_candles(_write(tmp_path, "abc.csv", lines))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="candles.py adds 2 to the 0-based row index even when the file has no header, "
-    "so a header-less kline dump reports the line after the bad one",
-)
 def test_non_numeric_value_line_number_in_headerless_dump(tmp_path):
     lines = _kline_lines()
     # No header: the bad row is the 2nd line of the file.
@@ -196,11 +191,6 @@ def test_error_message_names_the_file(tmp_path):
     assert "named.csv" in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a header-only candle file reaches frame['open_time'].iloc[0] on an empty frame "
-    "and raises IndexError instead of DataError",
-)
 def test_header_only_file_is_data_error(tmp_path):
     with pytest.raises(DataError):
         load_candles(_write(tmp_path, "hdr.csv", [SIX_HEADER]))
@@ -320,15 +310,10 @@ def test_load_funding_missing_file(tmp_path):
 
 def test_load_funding_missing_value(tmp_path):
     path = _write(tmp_path, "funding.csv", ["funding_time_ms,funding_rate", "1708531200000,"])
-    with pytest.raises(DataError, match="missing values"):
+    with pytest.raises(DataError, match="line 2 has a missing or non-numeric value"):
         load_funding(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_funding calls pd.read_csv unguarded: an empty file raises "
-    "pandas.errors.EmptyDataError instead of DataError",
-)
 def test_load_funding_empty_file_is_data_error(tmp_path):
     path = tmp_path / "funding.csv"
     path.write_text("", encoding="utf-8")
@@ -336,11 +321,6 @@ def test_load_funding_empty_file_is_data_error(tmp_path):
         load_funding(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_funding never converts funding_rate to a number: a non-numeric rate is "
-    "returned as a string column instead of raising DataError",
-)
 def test_load_funding_non_numeric_rate_is_data_error(tmp_path):
     path = _write(tmp_path, "funding.csv", [
         "funding_time_ms,funding_rate", "1708502400000,0.0001", "1708531200000,abc",

@@ -32,7 +32,7 @@ def _exact_var(window):
 @pytest.mark.parametrize("alpha", [0.1, 0.3, 0.7, 0.01, 1.0 / 14, 0.5, 1.0])
 def test_ewm_equals_pandas_bit_for_bit(alpha):
     values = _random_walk(5_000, seed=11)
-    ours = np.array(_feed(Ewm(alpha), values))
+    ours = np.array(_feed(Ewm.from_alpha(alpha), values))
     ref = pd.Series(values).ewm(alpha=alpha, adjust=False).mean().to_numpy()
     assert np.array_equal(ours, ref)  # exact ==, no tolerance
     assert ours[0] == values[0]  # the first value seeds the mean
@@ -46,16 +46,10 @@ def test_ewm_from_span_equals_pandas_span_bit_for_bit(span):
     assert np.array_equal(ours, ref)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pandas turns alpha into com=(1-alpha)/alpha and back to 1/(1+com); Ewm uses "
-    "alpha as given, so for alphas whose round trip changes the double (1/3, 0.05, 1/20) "
-    "it is not bit-for-bit equal to ewm(alpha=..., adjust=False)",
-)
 @pytest.mark.parametrize("alpha", [1.0 / 3, 0.05])
 def test_ewm_equals_pandas_bit_for_bit_for_any_alpha(alpha):
     values = _random_walk(5_000, seed=3)
-    ours = np.array(_feed(Ewm(alpha), values))
+    ours = np.array(_feed(Ewm.from_alpha(alpha), values))
     ref = pd.Series(values).ewm(alpha=alpha, adjust=False).mean().to_numpy()
     assert np.array_equal(ours, ref)
 
@@ -64,13 +58,13 @@ def test_ewm_any_alpha_within_documented_tolerance():
     # The module only promises ~1e-12 relative; that holds even where bits differ.
     values = _random_walk(5_000, seed=3)
     for alpha in (1.0 / 3, 0.05, 0.123456789):
-        ours = np.array(_feed(Ewm(alpha), values))
+        ours = np.array(_feed(Ewm.from_alpha(alpha), values))
         ref = pd.Series(values).ewm(alpha=alpha, adjust=False).mean().to_numpy()
         assert np.max(np.abs(ours - ref) / np.abs(ref)) < 1e-12
 
 
 def test_ewm_hand_computed_and_count():
-    e = Ewm(0.5)
+    e = Ewm.from_alpha(0.5)
     assert math.isnan(e.value) and e.count == 0
     assert e.update(10.0) == 10.0
     # (0.5*10 + 0.5*20) / (0.5 + 0.5) = 15
@@ -83,7 +77,7 @@ def test_ewm_hand_computed_and_count():
 @pytest.mark.parametrize("alpha", [0.0, -0.1, 1.0000001, 2.0, float("nan")])
 def test_ewm_invalid_alpha(alpha):
     with pytest.raises(ValueError, match="alpha"):
-        Ewm(alpha)
+        Ewm.from_alpha(alpha)
 
 
 # ------------------------------------------------------------------ RollingMean
