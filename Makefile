@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sactui --train-id demo --sim
+	$(BIN)/sactui replay --train-id demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -46,3 +46,47 @@ class SchemaVersionError(RunError):
 
 class RunMismatchError(RunError):
     """Features, window or observation size disagree with the model."""
+
+
+class ExchangeError(SactuiError):
+    """The exchange refused or failed an operation."""
+
+    exit_code = 5
+
+
+class CredentialsError(ExchangeError):
+    """Missing or rejected API credentials (-2015, -2014) or a bad signature (-1022): fatal."""
+
+
+class OrderRejected(ExchangeError):
+    """The exchange answered an order with a definite, non-retryable rejection."""
+
+    def __init__(self, code: int, message: str, client_order_id: str = "") -> None:
+        super().__init__(f"order {client_order_id or ''} rejected: {code} {message}".replace("  ", " "))
+        self.code = code
+        self.exchange_message = message
+        self.client_order_id = client_order_id
+
+
+class OrderOutcomeUnknown(ExchangeError):
+    """An order may or may not have been placed and querying could not tell: stop trading."""
+
+
+class TradingHeld(ExchangeError):
+    """The exchange banned this IP (HTTP 418) or rate limits hold trading until ``until_ms``."""
+
+    def __init__(self, message: str, until_ms: int) -> None:
+        super().__init__(message)
+        self.until_ms = until_ms
+
+
+class ExchangeUnavailable(ExchangeError):
+    """Retries of a safe operation were exhausted (network errors, 5xx)."""
+
+
+class PositionNotFlat(ExchangeError):
+    """Close-all could not confirm a flat position within its bounded attempts."""
+
+
+class ReconciliationError(ExchangeError):
+    """At start the exchange holds a position or orders this session does not know."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections import deque
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Sequence
 
@@ -99,16 +100,27 @@ class IndicatorStream(ABC):
 # --------------------------------------------------------------------------- price / volume
 
 
-@dataclass(frozen=True)
-class LogReturn(Indicator):
-    """Log return of the close over ``period`` candles."""
+class _LaggedChange(Indicator):
+    """Change of a per-candle value over ``period`` candles: ``x[t] - x[t - period]``.
 
-    kind: ClassVar[str] = "log_return"
-    period: int = 1
+    Subclasses say which value (``_value`` for one candle, ``_values`` for a frame) and
+    name their column; both paths subtract the same logs, so they agree exactly.
+    """
+
+    period: int
+    prefix: ClassVar[str]
+
+    @staticmethod
+    @abstractmethod
+    def _value(o: float, h: float, l: float, c: float, v: float) -> float: ...
+
+    @staticmethod
+    @abstractmethod
+    def _values(candles: pd.DataFrame) -> np.ndarray: ...
 
     @property
     def raw_columns(self):
-        return (f"log_return_{self.period}",)
+        return (f"{self.prefix}_{self.period}",)
 
     @property
     def model_columns(self):
@@ -119,29 +131,62 @@ class LogReturn(Indicator):
         return self.period + 1
 
     def batch(self, candles):
-        close = candles["close"].to_numpy(dtype=np.float64)
-        out = np.full(close.shape, np.nan)
-        out[self.period:] = np.log(close[self.period:] / close[: -self.period])
+        x = self._values(candles)
+        out = np.full(x.shape, np.nan)
+        out[self.period:] = x[self.period:] - x[: -self.period]
         return (out,)
 
     def stream(self):
-        return _LogReturnStream(self.period)
+        return _LaggedChangeStream(self)
 
     def model(self, raw, close):
         return (raw[0],)
 
 
-class _LogReturnStream(IndicatorStream):
-    def __init__(self, period: int) -> None:
-        self._closes: list[float] = []
-        self._period = period
+class _LaggedChangeStream(IndicatorStream):
+    def __init__(self, spec: _LaggedChange) -> None:
+        self._value = spec._value
+        self._past: deque[float] = deque(maxlen=spec.period + 1)
 
     def update(self, o, h, l, c, v):
-        self._closes.append(c)
-        if len(self._closes) <= self._period:
+        self._past.append(self._value(o, h, l, c, v))
+        if len(self._past) < self._past.maxlen:
             return (math.nan,)
-        past = self._closes.pop(0)
-        return (math.log(c / past),)
+        return (self._past[-1] - self._past[0],)
+
+
+@dataclass(frozen=True)
+class LogReturn(_LaggedChange):
+    """Log return of the close over ``period`` candles."""
+
+    kind: ClassVar[str] = "log_return"
+    prefix: ClassVar[str] = "log_return"
+    period: int = 1
+
+    @staticmethod
+    def _value(o, h, l, c, v):
+        return math.log(c)
+
+    @staticmethod
+    def _values(candles):
+        return np.log(candles["close"].to_numpy(dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class VolumeChange(_LaggedChange):
+    """Change of log(1 + volume) over ``period`` candles (defined for zero-volume rows)."""
+
+    kind: ClassVar[str] = "volume_change"
+    prefix: ClassVar[str] = "volume_change"
+    period: int = 1
+
+    @staticmethod
+    def _value(o, h, l, c, v):
+        return math.log1p(v)
+
+    @staticmethod
+    def _values(candles):
+        return np.log1p(candles["volume"].to_numpy(dtype=np.float64))
 
 
 @dataclass(frozen=True)
@@ -176,51 +221,6 @@ class CandleShape(Indicator):
 class _CandleShapeStream(IndicatorStream):
     def update(self, o, h, l, c, v):
         return ((h - l) / c, (c - o) / o)
-
-
-@dataclass(frozen=True)
-class VolumeChange(Indicator):
-    """Change of log(1 + volume) over ``period`` candles (defined for zero-volume rows)."""
-
-    kind: ClassVar[str] = "volume_change"
-    period: int = 1
-
-    @property
-    def raw_columns(self):
-        return (f"volume_change_{self.period}",)
-
-    @property
-    def model_columns(self):
-        return self.raw_columns
-
-    @property
-    def warmup(self):
-        return self.period + 1
-
-    def batch(self, candles):
-        logv = np.log1p(candles["volume"].to_numpy(dtype=np.float64))
-        out = np.full(logv.shape, np.nan)
-        out[self.period:] = logv[self.period:] - logv[: -self.period]
-        return (out,)
-
-    def stream(self):
-        return _VolumeChangeStream(self.period)
-
-    def model(self, raw, close):
-        return (raw[0],)
-
-
-class _VolumeChangeStream(IndicatorStream):
-    def __init__(self, period: int) -> None:
-        self._logs: list[float] = []
-        self._period = period
-
-    def update(self, o, h, l, c, v):
-        lv = math.log1p(v)
-        self._logs.append(lv)
-        if len(self._logs) <= self._period:
-            return (math.nan,)
-        return (lv - self._logs.pop(0),)
 
 
 # --------------------------------------------------------------------------- ta indicators
