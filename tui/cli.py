@@ -14,7 +14,7 @@ from typing import Callable
 
 from trader_core.errors import ConfigError, SactuiError
 
-COMMANDS = ("train", "runs", "features", "replay")
+COMMANDS = ("train", "runs", "features", "replay", "sim")
 
 
 def _say(message: str) -> None:
@@ -180,8 +180,15 @@ def cmd_session(argv: list[str]) -> int:
     )
 
 
+def cmd_sim(argv: list[str]) -> int:
+    from trader_core.simulator.main import main as simulator_main
+
+    return simulator_main(argv)
+
+
 HANDLERS: dict[str, Callable[[list[str]], int]] = {
     "train": cmd_train, "runs": cmd_runs, "features": cmd_features, "replay": cmd_replay,
+    "sim": cmd_sim,
 }
 
 

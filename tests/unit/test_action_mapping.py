@@ -273,3 +273,30 @@ def test_non_finite_action_is_refused_before_sizing(action):
     mapping = ActionMapping(max_leverage=1.0)
     with pytest.raises(ValueError, match="non-finite action"):
         mapping.plan(action, D("10000"), D("50000"), D("0"), SymbolFilters.btcusdt_default())
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    action=st.floats(-1, 1, allow_nan=False),
+    equity=st.decimals("50", "1000000", places=2),
+    price=st.decimals("1000", "150000", places=1),
+    position_steps=st.integers(-5_000, 5_000),
+    max_leverage=st.sampled_from([0.5, 1.0, 2.0, 5.0]),
+)
+def test_every_order_the_mapping_sends_is_one_the_exchange_accepts(action, equity, price, position_steps, max_leverage):
+    """Sizing invariants the exchange's filters would otherwise enforce with a rejection:
+    never below min qty, never below min notional unless reduce-only, never off-step,
+    never more exposure than requested."""
+    filters = SymbolFilters.btcusdt_default()
+    position = D(position_steps) * filters.step_size
+    plan = ActionMapping(max_leverage=max_leverage, deadband=0.02).plan(action, equity, price, position, filters)
+    if plan.quantity == 0:
+        return
+    assert filters.check_market_order(abs(plan.quantity), price, plan.reduce_only) is None
+    assert abs(plan.quantity) % filters.step_size == 0
+    result = position + plan.quantity
+    requested = abs(D(repr(plan.target_exposure)) * equity / price)
+    # Never beyond the request, unless the order only reduces an existing position.
+    assert abs(result) <= requested or (plan.reduce_only and abs(result) < abs(position))
+    if plan.reduce_only:
+        assert abs(result) < abs(position) and result * position >= 0

@@ -19,6 +19,7 @@ path is the one used against Binance.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Awaitable, Callable
@@ -152,8 +153,13 @@ class BinanceFutures(Exchange):
             self.client = None
 
     async def resync_clock(self) -> None:
+        """Align request timestamps with the server's clock (after connect and on -1021).
+
+        python-binance stamps requests with ``time.time()``, so the offset is measured
+        against the real wall clock, not the injected one (which only paces waiting).
+        """
         server = await self.client.futures_time()
-        self.client.timestamp_offset = int(server["serverTime"]) - self.clock.now_ms()
+        self.client.timestamp_offset = int(server["serverTime"]) - int(time.time() * 1000)
 
     async def _safe(self, what: str, operation: Callable[[], Awaitable[Any]]) -> Any:
         return await self.retrier.call(what, operation)

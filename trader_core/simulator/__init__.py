@@ -1,0 +1,33 @@
+"""A loopback Binance USDⓈ-M Futures exchange replaying real candles, with fault injection.
+
+Why: the connector, the engine and the operator console must be proven against the
+real wire protocol (python-binance's ``AsyncClient`` and ``BinanceSocketManager``
+unchanged, plain ``websockets`` clients too) without touching a real exchange or the
+network. The simulator is what the offline mode, the integration tests and the
+benchmarks talk to; its money moves through the same ``FuturesAccount`` and its
+order checks through the same ``SymbolFilters`` as training and paper trading.
+
+Modules: ``server`` (LoopbackExchange: lifecycle, candle clock, control API),
+``market`` (replayed candles and kline shapes), ``exchange`` (account, orders,
+reports), ``orders`` (order record and its wire shapes), ``rest`` (routes and
+dispatch), ``streams`` (websockets), ``auth`` (key, signature, timestamp),
+``faults`` (FaultInjector), ``ratelimits`` (weights and order counts),
+``listen_keys`` (user-stream keys), ``api_errors`` (Binance error codes),
+``formatting`` (decimal strings), ``main`` (``sactui sim``).
+"""
+
+from .api_errors import ApiError
+from .faults import FaultInjector
+from .market import KlineState, ReplayExhausted
+from .rest import OrderReceipt
+from .server import CloseRecord, LoopbackExchange
+
+__all__ = [
+    "ApiError",
+    "CloseRecord",
+    "FaultInjector",
+    "KlineState",
+    "LoopbackExchange",
+    "OrderReceipt",
+    "ReplayExhausted",
+]

@@ -1,0 +1,525 @@
+"""The simulated account and order book: validation, fills, resting limits, funding, reports.
+
+Why: this is the part of Binance whose answers decide money. It validates an order
+in Binance's order (symbol, side, type, quantity filters, reduce-only, margin,
+duplicate client id) with Binance's codes, and moves money only through the shared
+``FuturesAccount`` and checks sizes only through ``SymbolFilters``, the very rules
+training, backtest and paper trading use. It knows nothing about HTTP: it takes
+decoded parameters, raises ``ApiError``, returns order records and JSON-ready
+reports, and hands user-stream events to a callback.
+
+Simplifications (documented, not hidden): one symbol, one-way mode (positionSide
+BOTH), cross margin only for the money (the margin type is recorded and reported),
+every fill pays the account's single fee rate (no maker rebate), LIMIT supports GTC
+only, a reduce-only order larger than the position fills just the position.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+
+from ..accounting import MAINTENANCE_MARGIN_RATE, Fill, FuturesAccount
+from ..exchanges.filters import SymbolFilters
+from .api_errors import ApiError
+from .formatting import compact, fixed, money, shown_places
+from .orders import SimOrder, OrderRenderer
+
+ZERO = Decimal("0")
+MAX_LEVERAGE = 125
+CONDITIONAL_TYPES = frozenset({"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"})
+_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+_DECIMAL_TEXT = re.compile(r"^-?([0-9]{1,20})(\.[0-9]{1,20})?$")
+#: Display-only notional caps per maximum leverage (approximate BTCUSDT brackets).
+_BRACKETS = ((125, 50_000), (100, 600_000), (75, 3_000_000), (50, 12_000_000), (25, 70_000_000),
+             (20, 100_000_000), (10, 230_000_000), (5, 480_000_000), (4, 600_000_000),
+             (3, 800_000_000), (2, 1_200_000_000), (1, 1_800_000_000))
+ACCOUNT_ALIAS = "SgsR"
+
+
+def max_notional_for(leverage: int) -> int:
+    """The (approximate) largest position notional Binance allows at ``leverage``."""
+    cap = _BRACKETS[0][1]
+    for lev, notional in _BRACKETS:
+        if leverage <= lev:
+            cap = notional
+    return cap
+
+
+def _decimal_param(params: dict[str, str], name: str) -> Decimal:
+    raw = params.get(name, "")
+    if raw == "":
+        raise ApiError.of(-1102, name)
+    if not _DECIMAL_TEXT.match(raw):
+        raise ApiError.of(-1100, name, "^([0-9]{1,20})(\\.[0-9]{1,20})?$")
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        raise ApiError.of(-1100, name, "^([0-9]{1,20})(\\.[0-9]{1,20})?$") from None
+
+
+def _bool_param(params: dict[str, str], name: str) -> bool:
+    """Binance booleans are the strings "true"/"false" (python-binance sends a bare True as "True")."""
+    raw = params.get(name, "false")
+    if raw not in ("true", "false"):
+        raise ApiError.of(-1130, name)
+    return raw == "true"
+
+
+class SimulatedExchange:
+    """One account trading one symbol; all money through ``FuturesAccount``."""
+
+    def __init__(
+        self,
+        symbol: str,
+        filters: SymbolFilters,
+        initial_balance: Decimal,
+        fee_rate: Decimal,
+        leverage: int,
+        clock_ms: Callable[[], int],
+        price: Callable[[], Decimal],
+        emit: Callable[[dict], None],
+    ) -> None:
+        self.symbol = symbol
+        self.filters = filters
+        self.account = FuturesAccount(initial_balance, fee_rate, leverage)
+        self.margin_type = "CROSSED"
+        self.orders: dict[int, SimOrder] = {}
+        self._by_client_id: dict[str, list[int]] = {}
+        self._next_order_id = 4_000_000_001
+        self._next_trade_id = 700_000_001
+        self._clock_ms = clock_ms
+        self._price = price
+        self._emit = emit
+        self.update_ms = clock_ms()
+        self.render = OrderRenderer(shown_places(filters.tick_size), shown_places(filters.step_size))
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def mark(self) -> Decimal:
+        return self._price()
+
+    def _check_symbol(self, params: dict[str, str], required: bool = True) -> None:
+        symbol = params.get("symbol", "")
+        if not symbol:
+            if required:
+                raise ApiError.of(-1102, "symbol")
+            return
+        if symbol != self.symbol:
+            raise ApiError(-1121)
+
+    def open_orders(self) -> list[SimOrder]:
+        return [o for o in self.orders.values() if o.is_open]
+
+    def find_order(self, params: dict[str, str]) -> SimOrder:
+        """By ``orderId`` or the latest order with ``origClientOrderId``; -2013 if none."""
+        self._check_symbol(params)
+        order_id, client_id = params.get("orderId", ""), params.get("origClientOrderId", "")
+        if not order_id and not client_id:
+            raise ApiError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        order = None
+        if order_id:
+            if not order_id.isdigit():
+                raise ApiError.of(-1100, "orderId", "^[0-9]{1,20}$")
+            order = self.orders.get(int(order_id))
+            if order is not None and client_id and order.client_order_id != client_id:
+                order = None
+        else:
+            ids = self._by_client_id.get(client_id)
+            order = self.orders[ids[-1]] if ids else None
+        if order is None:
+            raise ApiError(-2013)
+        return order
+
+    # ------------------------------------------------------------------ orders
+
+    def place_order(self, params: dict[str, str]) -> SimOrder:
+        """Validate in Binance's order, then fill (MARKET, marketable LIMIT) or rest (LIMIT)."""
+        self._check_symbol(params)
+        side = params.get("side", "")
+        if not side:
+            raise ApiError.of(-1102, "side")
+        if side not in ("BUY", "SELL"):
+            raise ApiError(-1117)
+        order_type = params.get("type", "")
+        if not order_type:
+            raise ApiError.of(-1102, "type")
+        if order_type in CONDITIONAL_TYPES:
+            raise ApiError(-4120)
+        if order_type not in ("MARKET", "LIMIT"):
+            raise ApiError(-1116)
+        if params.get("positionSide", "BOTH") != "BOTH":
+            raise ApiError(-4061)
+        reduce_only = _bool_param(params, "reduceOnly")
+        resp_type = params.get("newOrderRespType", "ACK")
+        if resp_type not in ("ACK", "RESULT"):
+            raise ApiError.of(-1130, "newOrderRespType")
+        quantity = _decimal_param(params, "quantity")
+        mark = self.mark
+        price = ZERO
+        tif = "GTC"
+        if order_type == "LIMIT":
+            tif = params.get("timeInForce", "")
+            if not tif:
+                raise ApiError.of(-1102, "timeInForce")
+            if tif != "GTC":
+                raise ApiError(-1115, "Invalid timeInForce: the simulator rests LIMIT orders as GTC only.")
+            price = _decimal_param(params, "price")
+            if price <= 0:
+                raise ApiError.of(-1130, "price")
+            if self.filters.round_price(price) != price:
+                raise ApiError(-4014)
+        code = self.filters.check_market_order(quantity, price if order_type == "LIMIT" else mark, reduce_only)
+        if code is not None:
+            if code == -4164:
+                raise ApiError.of(code, fixed(self.filters.min_notional))
+            raise ApiError(code)
+        signed = quantity if side == "BUY" else -quantity
+        position = self.account.position_qty
+        if reduce_only and (position == 0 or (position > 0) == (signed > 0)):
+            raise ApiError(-2022)
+        marketable = order_type == "MARKET" or (
+            (side == "BUY" and price >= mark) or (side == "SELL" and price <= mark)
+        )
+        exec_price = mark if marketable else price
+        fill_qty = min(quantity, abs(position)) if reduce_only else quantity
+        fill_signed = fill_qty if side == "BUY" else -fill_qty
+        if not self.account.can_afford(fill_signed, exec_price):
+            raise ApiError(-2019)
+        client_id = params.get("newClientOrderId", "")
+        if client_id:
+            if not _CLIENT_ID.match(client_id):
+                raise ApiError(-4015)
+            if any(self.orders[i].is_open for i in self._by_client_id.get(client_id, ())):
+                raise ApiError(-4116)
+        else:
+            client_id = "x-" + secrets.token_hex(11)
+
+        now = self._clock_ms()
+        order = SimOrder(
+            order_id=self._next_order_id, client_order_id=client_id, symbol=self.symbol, side=side,
+            order_type=order_type, quantity=quantity, price=price, time_in_force=tif,
+            reduce_only=reduce_only, created_ms=now, update_ms=now, resp_type=resp_type,
+        )
+        self._next_order_id += 1
+        self.orders[order.order_id] = order
+        self._by_client_id.setdefault(client_id, []).append(order.order_id)
+        if marketable:
+            self._execute(order, fill_qty, exec_price, maker=False)
+        else:
+            self._emit(self.render.trade_update(order, "NEW", now))
+        return order
+
+    def _execute(self, order: SimOrder, quantity: Decimal, price: Decimal, maker: bool) -> Fill | None:
+        """Fill ``quantity`` of ``order`` at ``price`` through the shared accounting."""
+        signed = quantity if order.side == "BUY" else -quantity
+        fill, _status = self.account.try_fill(signed, price)
+        now = self._clock_ms()
+        order.update_ms = now
+        if fill is None:  # margin vanished while resting
+            order.status = "EXPIRED"
+            self._emit(self.render.trade_update(order, "EXPIRED", now))
+            return None
+        order.executed_qty += quantity
+        order.cum_quote += quantity * price
+        order.avg_price = order.cum_quote / order.executed_qty
+        order.fees.append(fill.fee)
+        order.status = "FILLED"
+        trade_id = self._next_trade_id
+        self._next_trade_id += 1
+        self.update_ms = now
+        self._emit(self.render.trade_update(
+            order, "TRADE", now, last_qty=quantity, last_price=price, fee=fill.fee,
+            realized=fill.realized_pnl, trade_id=trade_id, maker=maker,
+        ))
+        self._emit(self.account_update("ORDER", now))
+        return fill
+
+    def cancel_order(self, params: dict[str, str]) -> SimOrder:
+        order = self.find_order(params)
+        if not order.is_open:
+            raise ApiError(-2011)
+        self._cancel(order)
+        return order
+
+    def _cancel(self, order: SimOrder) -> None:
+        now = self._clock_ms()
+        order.status = "CANCELED"
+        order.update_ms = now
+        self._emit(self.render.trade_update(order, "CANCELED", now))
+
+    def cancel_all(self, params: dict[str, str]) -> int:
+        self._check_symbol(params)
+        orders = self.open_orders()
+        for order in orders:
+            self._cancel(order)
+        return len(orders)
+
+    def match_resting(self, high: Decimal, low: Decimal) -> None:
+        """Fill resting LIMIT orders the traded range [low, high] has reached, at their price."""
+        for order in self.open_orders():
+            if order.order_type != "LIMIT":
+                continue
+            crossed = low <= order.price if order.side == "BUY" else high >= order.price
+            if not crossed:
+                continue
+            quantity = order.quantity
+            if order.reduce_only:
+                position = self.account.position_qty
+                if position == 0 or (position > 0) == (order.side == "BUY"):
+                    order.status = "EXPIRED"
+                    order.update_ms = self._clock_ms()
+                    self._emit(self.render.trade_update(order, "EXPIRED", order.update_ms))
+                    continue
+                quantity = min(quantity, abs(position))
+            self._execute(order, quantity, order.price, maker=True)
+
+    def apply_funding(self, rate: Decimal, mark: Decimal) -> Decimal:
+        """Settle one funding payment through the shared accounting; tells the user stream."""
+        payment = self.account.apply_funding(rate, mark)
+        if payment != 0:
+            now = self._clock_ms()
+            self.update_ms = now
+            event = self.account_update("FUNDING_FEE", now, balance_change=-payment)
+            event["a"]["P"] = []
+            self._emit(event)
+        return payment
+
+    # ------------------------------------------------------------------ settings
+
+    def change_leverage(self, params: dict[str, str]) -> dict:
+        self._check_symbol(params)
+        raw = params.get("leverage", "")
+        if not raw:
+            raise ApiError.of(-1102, "leverage")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LEVERAGE:
+            raise ApiError(-4028, f"Leverage {raw} is not valid")
+        self.account.leverage = int(raw)
+        now = self._clock_ms()
+        self._emit({"e": "ACCOUNT_CONFIG_UPDATE", "E": now, "T": now,
+                    "ac": {"s": self.symbol, "l": self.account.leverage}})
+        return {"leverage": self.account.leverage,
+                "maxNotionalValue": str(max_notional_for(self.account.leverage)), "symbol": self.symbol}
+
+    def change_margin_type(self, params: dict[str, str]) -> dict:
+        self._check_symbol(params)
+        wanted = params.get("marginType", "").upper()
+        if not wanted:
+            raise ApiError.of(-1102, "marginType")
+        if wanted not in ("ISOLATED", "CROSSED"):
+            raise ApiError.of(-1130, "marginType")
+        if wanted == self.margin_type:
+            raise ApiError(-4046)
+        if self.account.position_qty != 0 or self.open_orders():
+            raise ApiError(-4048)
+        self.margin_type = wanted
+        return {"code": 200, "msg": "success"}
+
+    @property
+    def _mt(self) -> str:
+        return "cross" if self.margin_type == "CROSSED" else "isolated"
+
+    # ------------------------------------------------------------------ reports
+
+    def _position_numbers(self) -> dict[str, Decimal]:
+        acc, mark = self.account, self.mark
+        notional = acc.position_notional(mark)
+        return {
+            "qty": acc.position_qty, "entry": acc.entry_price, "mark": mark,
+            "upnl": acc.unrealized_pnl(mark), "notional": notional,
+            "im": acc.initial_margin(mark), "mm": abs(notional) * MAINTENANCE_MARGIN_RATE,
+        }
+
+    def break_even(self) -> Decimal:
+        """Entry moved by the opening fee, like Binance's ``breakEvenPrice``."""
+        acc = self.account
+        if acc.position_qty == 0:
+            return ZERO
+        sign = 1 if acc.position_qty > 0 else -1
+        return acc.entry_price * (1 + sign * acc.fee_rate)
+
+    def _totals(self) -> dict:
+        acc, n = self.account, self._position_numbers()
+        wallet = acc.wallet_balance
+        available = acc.available_balance(n["mark"])
+        return {
+            "totalInitialMargin": money(n["im"]),
+            "totalMaintMargin": money(n["mm"]),
+            "totalWalletBalance": money(wallet),
+            "totalUnrealizedProfit": money(n["upnl"]),
+            "totalMarginBalance": money(acc.equity(n["mark"])),
+            "totalPositionInitialMargin": money(n["im"]),
+            "totalOpenOrderInitialMargin": money(ZERO),
+            "totalCrossWalletBalance": money(wallet),
+            "totalCrossUnPnl": money(n["upnl"]),
+            "availableBalance": money(available),
+            "maxWithdrawAmount": money(min(available, wallet)),
+        }
+
+    def _asset(self) -> dict:
+        acc, n = self.account, self._position_numbers()
+        available = acc.available_balance(n["mark"])
+        return {
+            "asset": "USDT",
+            "walletBalance": money(acc.wallet_balance),
+            "unrealizedProfit": money(n["upnl"]),
+            "marginBalance": money(acc.equity(n["mark"])),
+            "maintMargin": money(n["mm"]),
+            "initialMargin": money(n["im"]),
+            "positionInitialMargin": money(n["im"]),
+            "openOrderInitialMargin": money(ZERO),
+            "crossWalletBalance": money(acc.wallet_balance),
+            "crossUnPnl": money(n["upnl"]),
+            "availableBalance": money(available),
+            "maxWithdrawAmount": money(min(available, acc.wallet_balance)),
+            "marginAvailable": True,
+            "updateTime": self.update_ms,
+        }
+
+    def account_v2(self) -> dict:
+        n = self._position_numbers()
+        body = {"feeTier": 0, "feeBurn": False, "canTrade": True, "canDeposit": True, "canWithdraw": True,
+                "updateTime": 0, "multiAssetsMargin": False, "tradeGroupId": -1}
+        body.update(self._totals())
+        body["assets"] = [self._asset()]
+        body["positions"] = [{
+            "symbol": self.symbol,
+            "initialMargin": money(n["im"]),
+            "maintMargin": money(n["mm"]),
+            "unrealizedProfit": money(n["upnl"]),
+            "positionInitialMargin": money(n["im"]),
+            "openOrderInitialMargin": money(ZERO),
+            "leverage": str(self.account.leverage),
+            "isolated": self.margin_type == "ISOLATED",
+            "entryPrice": compact(n["entry"]),
+            "breakEvenPrice": compact(self.break_even()),
+            "maxNotional": str(max_notional_for(self.account.leverage)),
+            "bidNotional": "0",
+            "askNotional": "0",
+            "positionSide": "BOTH",
+            "positionAmt": fixed(n["qty"], shown_places(self.filters.step_size)),
+            "updateTime": self.update_ms,
+        }]
+        return body
+
+    def account_v3(self) -> dict:
+        n = self._position_numbers()
+        body = self._totals()
+        body["assets"] = [self._asset()]
+        body["positions"] = [] if n["qty"] == 0 else [{
+            "symbol": self.symbol,
+            "positionSide": "BOTH",
+            "positionAmt": fixed(n["qty"], shown_places(self.filters.step_size)),
+            "unrealizedProfit": money(n["upnl"]),
+            "isolatedMargin": money(ZERO),
+            "notional": money(n["notional"]),
+            "isolatedWallet": "0",
+            "initialMargin": money(n["im"]),
+            "maintMargin": money(n["mm"]),
+            "updateTime": self.update_ms,
+        }]
+        return body
+
+    def balance(self) -> list[dict]:
+        acc, n = self.account, self._position_numbers()
+        available = acc.available_balance(n["mark"])
+        return [{
+            "accountAlias": ACCOUNT_ALIAS,
+            "asset": "USDT",
+            "balance": money(acc.wallet_balance),
+            "crossWalletBalance": money(acc.wallet_balance),
+            "crossUnPnl": money(n["upnl"]),
+            "availableBalance": money(available),
+            "maxWithdrawAmount": money(min(available, acc.wallet_balance)),
+            "marginAvailable": True,
+            "updateTime": self.update_ms,
+        }]
+
+    def _liquidation(self) -> str:
+        price = self.account.liquidation_price()
+        return money(price) if price is not None else "0"
+
+    def position_risk_v2(self, params: dict[str, str]) -> list[dict]:
+        self._check_symbol(params, required=False)
+        n = self._position_numbers()
+        return [{
+            "symbol": self.symbol,
+            "positionAmt": fixed(n["qty"], shown_places(self.filters.step_size)),
+            "entryPrice": compact(n["entry"]),
+            "breakEvenPrice": compact(self.break_even()),
+            "markPrice": money(n["mark"]),
+            "unRealizedProfit": money(n["upnl"]),
+            "liquidationPrice": self._liquidation(),
+            "leverage": str(self.account.leverage),
+            "maxNotionalValue": str(max_notional_for(self.account.leverage)),
+            "marginType": self._mt,
+            "isolatedMargin": money(ZERO),
+            "isAutoAddMargin": "false",
+            "positionSide": "BOTH",
+            "notional": money(n["notional"]),
+            "isolatedWallet": "0",
+            "updateTime": self.update_ms,
+        }]
+
+    def position_risk_v3(self, params: dict[str, str]) -> list[dict]:
+        self._check_symbol(params, required=False)
+        n = self._position_numbers()
+        if n["qty"] == 0 and not self.open_orders():
+            return []
+        return [{
+            "symbol": self.symbol,
+            "positionSide": "BOTH",
+            "positionAmt": fixed(n["qty"], shown_places(self.filters.step_size)),
+            "entryPrice": compact(n["entry"]),
+            "breakEvenPrice": compact(self.break_even()),
+            "markPrice": money(n["mark"]),
+            "unRealizedProfit": money(n["upnl"]),
+            "liquidationPrice": self._liquidation(),
+            "isolatedMargin": money(ZERO),
+            "notional": money(n["notional"]),
+            "marginAsset": "USDT",
+            "isolatedWallet": "0",
+            "initialMargin": money(n["im"]),
+            "maintMargin": money(n["mm"]),
+            "positionInitialMargin": money(n["im"]),
+            "openOrderInitialMargin": money(ZERO),
+            "adl": 0,
+            "bidNotional": "0",
+            "askNotional": "0",
+            "updateTime": self.update_ms,
+        }]
+
+    def symbol_config(self, params: dict[str, str]) -> list[dict]:
+        self._check_symbol(params, required=False)
+        return [{"symbol": self.symbol, "marginType": self.margin_type, "isAutoAddMargin": "false",
+                 "leverage": self.account.leverage,
+                 "maxNotionalValue": str(max_notional_for(self.account.leverage))}]
+
+    def account_update(self, reason: str, event_ms: int, balance_change: Decimal = ZERO) -> dict:
+        """ACCOUNT_UPDATE with the USDT wallet and this symbol's position."""
+        acc, n = self.account, self._position_numbers()
+        return {
+            "e": "ACCOUNT_UPDATE",
+            "E": event_ms,
+            "T": event_ms,
+            "a": {
+                "m": reason,
+                "B": [{"a": "USDT", "wb": money(acc.wallet_balance), "cw": money(acc.wallet_balance),
+                       "bc": money(balance_change)}],
+                "P": [{
+                    "s": self.symbol,
+                    "pa": fixed(n["qty"], shown_places(self.filters.step_size)),
+                    "ep": compact(n["entry"]),
+                    "bep": compact(self.break_even()),
+                    "cr": money(acc.realized_pnl),
+                    "up": money(n["upnl"]),
+                    "mt": self._mt,
+                    "iw": "0",
+                    "ps": "BOTH",
+                    "ma": "USDT",
+                }],
+            },
+        }

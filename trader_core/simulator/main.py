@@ -1,0 +1,163 @@
+"""``sactui sim``: run the loopback exchange standalone, for a bot or a person to connect to.
+
+Why: the offline mode of the console and manual experiments need a Binance-like
+exchange in another process. This loads a candle file, replays it in timed mode,
+prints exactly how to point python-binance at it, and runs until Ctrl-C or until the
+data runs out. Credentials: ``--api-key`` / ``--api-secret``, else the environment
+(``SACTUI_SIM_API_KEY`` / ``SACTUI_SIM_API_SECRET``), else random ones are generated;
+only a generated secret is ever printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import string
+import sys
+from decimal import Decimal, InvalidOperation
+
+from ..candles import load_candles, load_funding
+from ..errors import ConfigError, SactuiError
+from ..time_utils import iso_ms
+from .server import LoopbackExchange
+
+DEFAULT_SPEED = 3600.0
+DEFAULT_START_INDEX = 500
+_ALNUM = string.ascii_letters + string.digits
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a decimal number: {text!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sactui sim",
+        description="Run a loopback Binance USD-M Futures exchange that replays a candle file.",
+    )
+    parser.add_argument("--data", required=True, help="candle CSV (6-column or Binance's 12-column kline dump)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    parser.add_argument("--speed", type=_positive_float, default=DEFAULT_SPEED,
+                        help="replay speed; 3600 replays a 1h candle per second (default 3600)")
+    parser.add_argument("--start-index", type=int, default=None,
+                        help=f"first forming candle; earlier ones are history (default {DEFAULT_START_INDEX})")
+    parser.add_argument("--balance", type=_decimal, default=Decimal("10000"), help="initial USDT wallet (default 10000)")
+    parser.add_argument("--fee-rate", type=_decimal, default=Decimal("0.0005"), help="taker fee rate (default 0.0005)")
+    parser.add_argument("--leverage", type=int, default=1, help="initial leverage (default 1)")
+    parser.add_argument("--interim-updates", type=int, default=3,
+                        help="partial kline updates before each close (default 3)")
+    parser.add_argument("--funding", default=None, help="optional funding-rate CSV settled during the replay")
+    parser.add_argument("--api-key", default=None, help="API key clients must send (default: generated)")
+    parser.add_argument("--api-secret", default=None, help="API secret (prefer SACTUI_SIM_API_SECRET)")
+    return parser
+
+
+def _random(length: int) -> str:
+    return "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
+def _credentials(args: argparse.Namespace) -> tuple[str, str, bool, bool]:
+    """(key, secret, key_generated, secret_generated)."""
+    key = args.api_key or os.environ.get("SACTUI_SIM_API_KEY", "").strip()
+    secret = args.api_secret or os.environ.get("SACTUI_SIM_API_SECRET", "").strip()
+    key_generated, secret_generated = not key, not secret
+    if key_generated:
+        key = _random(64)
+    if secret_generated:
+        secret = _random(64)
+    if not key.isalnum() or not key.isascii():
+        raise ConfigError("the simulator's API key must contain only letters and digits")
+    return key, secret, key_generated, secret_generated
+
+
+async def _serve(args: argparse.Namespace, out) -> int:
+    candles = load_candles(args.data)
+    funding = load_funding(args.funding) if args.funding else None
+    start = args.start_index if args.start_index is not None else min(DEFAULT_START_INDEX, len(candles) - 2)
+    key, secret, key_generated, secret_generated = _credentials(args)
+    try:
+        sim = LoopbackExchange(
+            candles, api_key=key, api_secret=secret, start_index=start, speed=args.speed,
+            initial_balance=args.balance, fee_rate=args.fee_rate, interim_updates=args.interim_updates,
+            host=args.host, port=args.port, leverage=args.leverage, funding=funding,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        await sim.start()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        first = int(sim.market.open_times[start])
+        seconds = sim.market.interval_ms / args.speed / 1000
+        print(f"sactui loopback exchange: {sim.symbol} {sim.interval}, {len(candles)} candles from {args.data}", file=out)
+        print(f"  replay from {iso_ms(first)} (index {start}), one candle every {seconds:g} s "
+              f"(speed {args.speed:g})", file=out)
+        print(f"  REST       {sim.rest_base}", file=out)
+        print(f"  WebSocket  {sim.ws_base}", file=out)
+        print("  python-binance settings (testnet=True):", file=out)
+        print(f"    AsyncClient.API_TESTNET_URL     = \"{sim.rest_base}/api\"", file=out)
+        print(f"    AsyncClient.FUTURES_TESTNET_URL = \"{sim.rest_base}/fapi\"", file=out)
+        print(f"    BinanceSocketManager.FSTREAM_TESTNET_URL = \"{sim.ws_base}\"", file=out)
+        print(f"  API key    {key}{'  (generated)' if key_generated else ''}", file=out)
+        if secret_generated:
+            print(f"  API secret {secret}  (generated)", file=out)
+        print("  Ctrl-C to stop.", file=out, flush=True)
+        finished = asyncio.create_task(sim.finished.wait())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (finished, stopped):
+            task.cancel()
+        reason = "the candle data ran out" if sim.finished.is_set() else "stopped"
+        print(f"sactui loopback exchange: {reason} at candle {sim.current_index}.", file=out, flush=True)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        await sim.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``sactui sim``; returns the process exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the problem
+        return int(exc.code or 0)
+    try:
+        return asyncio.run(_serve(args, sys.stdout))
+    except SactuiError as exc:
+        print(f"sactui sim: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,328 @@
+"""The REST side: Binance USD-M's routes, their security, weights and answers.
+
+Why: python-binance's ``AsyncClient`` must work against the simulator unchanged, so
+every route answers with Binance's path, JSON shape, content type, error body and
+HTTP status, and authenticates the way Binance does. One dispatcher applies, in
+Binance's order, weight counting, armed faults (which stop a request before it is
+processed), API-key / signature / timestamp checks, then the handler; it also keeps
+the receipt of every order POST, accepted or not, for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from aiohttp import web
+
+from ..exchanges.filters import SymbolFilters
+from .api_errors import ApiError
+from .auth import check_api_key, check_signature, check_timestamp, parse_params
+from .exchange import SimulatedExchange
+from .faults import FaultInjector
+from .formatting import fixed, money, shown_places
+from .listen_keys import ListenKeys
+from .market import MarketReplay
+from .ratelimits import RateLimiter, klines_weight
+
+NONE, USER_STREAM, SIGNED = "NONE", "USER_STREAM", "SIGNED"
+ORDER_PATH = "/fapi/v1/order"
+DEFAULT_KLINES_LIMIT, MAX_KLINES_LIMIT = 500, 1500
+DEFAULT_FUNDING_RATE = Decimal("0.0001")
+FUNDING_PERIOD_MS = 8 * 3_600_000
+
+
+@dataclass(frozen=True)
+class OrderReceipt:
+    """One POST /fapi/v1/order as the exchange received it, and what became of it.
+
+    ``received_ns`` is ``time.monotonic_ns()`` when the request reached the server
+    (on Linux the same clock as ``time.perf_counter_ns()``). ``code`` is the Binance
+    error code of a refusal (including injected faults), None when accepted.
+    """
+
+    client_order_id: str
+    side: str
+    quantity: Decimal | None
+    reduce_only: bool
+    received_ns: int
+    accepted: bool
+    code: int | None
+    order_id: int | None = None
+
+
+@dataclass(frozen=True)
+class _Route:
+    handler: Callable[[dict[str, str]], object]
+    security: str
+    weight: Callable[[dict[str, str]], int]
+
+
+def _const(weight: int) -> Callable[[dict[str, str]], int]:
+    return lambda _params: weight
+
+
+def _int_param(params: dict[str, str], name: str, default: int | None = None) -> int | None:
+    raw = params.get(name, "")
+    if raw == "":
+        return default
+    if not raw.lstrip("-").isdigit():
+        raise ApiError.of(-1100, name, "^[0-9]{1,20}$")
+    return int(raw)
+
+
+def _klines_limit(params: dict[str, str]) -> int:
+    try:
+        return int(params.get("limit") or DEFAULT_KLINES_LIMIT)
+    except ValueError:
+        return DEFAULT_KLINES_LIMIT
+
+
+def exchange_info_symbol(symbol: str, filters: SymbolFilters) -> dict:
+    """One ``symbols`` entry of exchangeInfo (the reference's BTCUSDT row for BTCUSDT)."""
+    reference = symbol == "BTCUSDT" and filters == SymbolFilters.btcusdt_default()
+    tick, step = filters.tick_size, filters.step_size
+    price_places, qty_places = shown_places(tick), shown_places(step)
+    quote = "USDT" if symbol.endswith("USDT") else symbol[-4:]
+    return {
+        "symbol": symbol, "pair": symbol, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
+        "onboardDate": 1569398400000, "status": "TRADING", "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000", "baseAsset": symbol[: -len(quote)], "quoteAsset": quote,
+        "marginAsset": quote, "pricePrecision": price_places, "quantityPrecision": qty_places,
+        "baseAssetPrecision": 8, "quotePrecision": 8, "underlyingType": "COIN",
+        "underlyingSubType": [], "triggerProtect": "0.0500", "liquidationFee": "0.012500",
+        "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "556.80" if reference else fixed(tick, price_places),
+             "maxPrice": "4529764", "tickSize": fixed(tick, price_places)},
+            {"filterType": "LOT_SIZE", "minQty": fixed(filters.min_qty, qty_places),
+             "maxQty": "1000" if reference else fixed(filters.max_qty, qty_places), "stepSize": fixed(step, qty_places)},
+            {"filterType": "MARKET_LOT_SIZE", "minQty": fixed(filters.min_qty, qty_places),
+             "maxQty": fixed(filters.max_qty, 0), "stepSize": fixed(step, qty_places)},
+            {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+            {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+            {"filterType": "MIN_NOTIONAL", "notional": fixed(filters.min_notional)},
+            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
+             "multiplierDecimal": "4"},
+        ],
+        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
+                       "TRAILING_STOP_MARKET"],
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+    }
+
+
+class RestApi:
+    """Routes requests to handlers over the simulator's state."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        api_secret: str,
+        market: MarketReplay,
+        exchange: SimulatedExchange,
+        listen_keys: ListenKeys,
+        faults: FaultInjector,
+        limiter: RateLimiter,
+        server_ms: Callable[[], int],
+        funding_times: list[int],
+        funding_rates: list[Decimal],
+        on_listen_key_deleted: Callable[[str], None],
+    ) -> None:
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self.market = market
+        self.exchange = exchange
+        self.keys = listen_keys
+        self.faults = faults
+        self.limiter = limiter
+        self.server_ms = server_ms
+        self._funding_times = funding_times
+        self._funding_rates = funding_rates
+        self._on_listen_key_deleted = on_listen_key_deleted
+        self.orders_received: list[OrderReceipt] = []
+        ex = exchange
+        self.routes: dict[tuple[str, str], _Route] = {
+            ("GET", "/api/v3/ping"): _Route(lambda p: {}, NONE, _const(1)),
+            ("GET", "/api/v3/time"): _Route(self._time, NONE, _const(1)),
+            ("GET", "/fapi/v1/ping"): _Route(lambda p: {}, NONE, _const(1)),
+            ("GET", "/fapi/v1/time"): _Route(self._time, NONE, _const(1)),
+            ("GET", "/fapi/v1/exchangeInfo"): _Route(self._exchange_info, NONE, _const(1)),
+            ("GET", "/fapi/v1/klines"): _Route(self._klines, NONE, lambda p: klines_weight(_klines_limit(p))),
+            ("GET", "/fapi/v1/premiumIndex"): _Route(self._premium_index, NONE, _const(1)),
+            ("GET", "/fapi/v2/account"): _Route(lambda p: ex.account_v2(), SIGNED, _const(5)),
+            ("GET", "/fapi/v3/account"): _Route(lambda p: ex.account_v3(), SIGNED, _const(5)),
+            ("GET", "/fapi/v2/balance"): _Route(lambda p: ex.balance(), SIGNED, _const(5)),
+            ("GET", "/fapi/v3/balance"): _Route(lambda p: ex.balance(), SIGNED, _const(5)),
+            ("GET", "/fapi/v2/positionRisk"): _Route(ex.position_risk_v2, SIGNED, _const(5)),
+            ("GET", "/fapi/v3/positionRisk"): _Route(ex.position_risk_v3, SIGNED, _const(5)),
+            ("POST", ORDER_PATH): _Route(self._new_order, SIGNED, _const(0)),
+            ("GET", ORDER_PATH): _Route(lambda p: ex.render.query(ex.find_order(p)), SIGNED, _const(1)),
+            ("DELETE", ORDER_PATH): _Route(lambda p: ex.render.result(ex.cancel_order(p)), SIGNED, _const(1)),
+            ("GET", "/fapi/v1/openOrders"): _Route(
+                self._open_orders, SIGNED, lambda p: 1 if p.get("symbol") else 40),
+            ("GET", "/fapi/v1/allOrders"): _Route(self._all_orders, SIGNED, _const(5)),
+            ("DELETE", "/fapi/v1/allOpenOrders"): _Route(self._cancel_all, SIGNED, _const(1)),
+            ("POST", "/fapi/v1/leverage"): _Route(ex.change_leverage, SIGNED, _const(1)),
+            ("POST", "/fapi/v1/marginType"): _Route(ex.change_margin_type, SIGNED, _const(1)),
+            ("GET", "/fapi/v1/symbolConfig"): _Route(ex.symbol_config, SIGNED, _const(5)),
+            ("GET", "/fapi/v1/positionSide/dual"): _Route(
+                lambda p: {"dualSidePosition": False}, SIGNED, _const(30)),
+            ("POST", "/fapi/v1/listenKey"): _Route(lambda p: {"listenKey": self.keys.create()}, USER_STREAM, _const(1)),
+            ("PUT", "/fapi/v1/listenKey"): _Route(
+                lambda p: {"listenKey": self.keys.keepalive(p.get("listenKey", ""))}, USER_STREAM, _const(1)),
+            ("DELETE", "/fapi/v1/listenKey"): _Route(self._delete_listen_key, USER_STREAM, _const(1)),
+        }
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def handle(self, request: web.Request) -> web.Response:
+        received_ns = time.monotonic_ns()
+        method, path = request.method.upper(), request.path
+        raw_query = request.rel_url.raw_query_string
+        raw_body = (await request.read()).decode("utf-8", "replace")
+        params = parse_params(raw_query, raw_body)
+        now = self.server_ms()
+        route = self.routes.get((method, path))
+        is_order_post = (method, path) == ("POST", ORDER_PATH)
+        headers: dict[str, str] = {}
+        status, body = 200, None
+        processed = False
+        try:
+            fault = self.faults.take_request_fault(method, path)
+            self.limiter.add_weight(now, route.weight(params) if route else 1)
+            if fault is not None:
+                raise fault
+            if route is None:
+                raise ApiError(-1000, f"The loopback simulator does not serve {method} {path}.", 404)
+            if route.security != NONE:
+                check_api_key(request.headers.get("X-MBX-APIKEY"), self._api_key)
+            if route.security == SIGNED:
+                check_signature(raw_query, raw_body, params, self._api_secret)
+                check_timestamp(params, now)
+            if is_order_post:
+                self.limiter.add_order(now)
+                processed = True
+                rejection = self.faults.take_order_reject()
+                if rejection is not None:
+                    raise rejection
+            body = route.handler(params)
+        except ApiError as error:
+            status, body = error.status, error.body()
+            headers.update(error.headers or {})
+        headers["X-MBX-USED-WEIGHT-1M"] = str(self.limiter.used_weight)
+        if is_order_post:
+            headers.update(self.limiter.order_headers())
+            self._record(params, received_ns, status, body)
+            hold = self.faults.take_hold() if processed else None
+            if hold is not None:
+                await self.faults.hold(hold)
+        return web.Response(
+            text=json.dumps(body, separators=(",", ":")), status=status,
+            content_type="application/json", headers=headers,
+        )
+
+    def _record(self, params: dict[str, str], received_ns: int, status: int, body: object) -> None:
+        try:
+            quantity: Decimal | None = Decimal(params["quantity"]) if params.get("quantity") else None
+        except InvalidOperation:
+            quantity = None
+        accepted = status == 200
+        order_id = body.get("orderId") if accepted and isinstance(body, dict) else None
+        client_id = (body.get("clientOrderId") if accepted and isinstance(body, dict) else None) \
+            or params.get("newClientOrderId", "")
+        self.orders_received.append(OrderReceipt(
+            client_order_id=client_id, side=params.get("side", ""), quantity=quantity,
+            reduce_only=params.get("reduceOnly", "").lower() == "true", received_ns=received_ns,
+            accepted=accepted, code=None if accepted else body.get("code") if isinstance(body, dict) else None,
+            order_id=order_id,
+        ))
+
+    # ------------------------------------------------------------------ handlers
+
+    def _time(self, params: dict[str, str]) -> dict:
+        return {"serverTime": self.server_ms()}
+
+    def _exchange_info(self, params: dict[str, str]) -> dict:
+        ex = self.exchange
+        return {
+            "timezone": "UTC", "serverTime": self.server_ms(), "futuresType": "U_MARGINED",
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+            ],
+            "exchangeFilters": [],
+            "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+            "symbols": [exchange_info_symbol(ex.symbol, ex.filters)],
+        }
+
+    def _klines(self, params: dict[str, str]) -> list:
+        symbol = params.get("symbol", "")
+        if not symbol:
+            raise ApiError.of(-1102, "symbol")
+        if symbol != self.exchange.symbol:
+            raise ApiError(-1121)
+        interval = params.get("interval", "")
+        if not interval:
+            raise ApiError.of(-1102, "interval")
+        if interval != self.market.interval:
+            raise ApiError(-1120)
+        limit = _int_param(params, "limit", DEFAULT_KLINES_LIMIT)
+        if limit is None or not 1 <= limit <= MAX_KLINES_LIMIT:
+            raise ApiError.of(-1130, "limit")
+        start = _int_param(params, "startTime")
+        end = _int_param(params, "endTime")
+        return self.market.visible_rows(start, end, limit)
+
+    def _premium_index(self, params: dict[str, str]) -> object:
+        symbol = params.get("symbol", "")
+        if symbol and symbol != self.exchange.symbol:
+            raise ApiError(-1121)
+        market_ms = self.market.market_time_ms()
+        last_rate, next_time = DEFAULT_FUNDING_RATE, market_ms - market_ms % FUNDING_PERIOD_MS + FUNDING_PERIOD_MS
+        if self._funding_times:
+            i = bisect.bisect_right(self._funding_times, market_ms)
+            if i > 0:
+                last_rate = self._funding_rates[i - 1]
+            if i < len(self._funding_times):
+                next_time = self._funding_times[i]
+        mark = money(self.market.price)
+        body = {
+            "symbol": self.exchange.symbol, "markPrice": mark, "indexPrice": mark,
+            "estimatedSettlePrice": mark, "lastFundingRate": fixed(last_rate, 8),
+            "interestRate": "0.00010000", "nextFundingTime": next_time, "time": market_ms,
+        }
+        return body if symbol else [body]
+
+    def _new_order(self, params: dict[str, str]) -> dict:
+        order = self.exchange.place_order(params)
+        render = self.exchange.render
+        return render.result(order) if order.resp_type == "RESULT" else render.ack(order)
+
+    def _open_orders(self, params: dict[str, str]) -> list:
+        if params.get("symbol") and params["symbol"] != self.exchange.symbol:
+            raise ApiError(-1121)
+        return [self.exchange.render.query(o) for o in self.exchange.open_orders()]
+
+    def _all_orders(self, params: dict[str, str]) -> list:
+        if params.get("symbol", "") != self.exchange.symbol:
+            raise ApiError(-1121) if params.get("symbol") else ApiError.of(-1102, "symbol")
+        limit = _int_param(params, "limit", 500) or 500
+        orders = sorted(self.exchange.orders.values(), key=lambda o: o.order_id)[-limit:]
+        return [self.exchange.render.query(o) for o in orders]
+
+    def _cancel_all(self, params: dict[str, str]) -> dict:
+        self.exchange.cancel_all(params)
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    def _delete_listen_key(self, params: dict[str, str]) -> dict:
+        key = params.get("listenKey", "") or self.keys.active_key() or ""
+        self.keys.delete(key)
+        if key:
+            self._on_listen_key_deleted(key)
+        return {}

@@ -1,0 +1,301 @@
+"""``LoopbackExchange``: the simulator's front door, lifecycle and candle clock.
+
+Why: tests, the offline mode and benchmarks need one object that starts a real HTTP
+and websocket server on 127.0.0.1, tells the client where to point, advances the
+replayed market on command (``step()``) or on a timer (``speed``), and exposes the
+state and the fault switches for assertions. Everything else in this package is a
+part this class wires together; it owns the order of events within a candle:
+partial updates (each may fill resting limits), then funding settled inside the
+candle, then the close is broadcast, then the next candle becomes current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import dataclasses
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pandas as pd
+from aiohttp import web
+
+from ..accounting import price_to_decimal
+from ..candles import Candle
+from ..exchanges.filters import SymbolFilters
+from .exchange import SimulatedExchange
+from .faults import FaultInjector
+from .listen_keys import ListenKeys
+from .market import MarketReplay, ReplayExhausted
+from .ratelimits import RateLimiter
+from .rest import OrderReceipt, RestApi
+from .streams import StreamHub
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CloseRecord:
+    """One candle close: which candle, whether it went out on the websockets, and when.
+
+    ``sent_ns`` is ``time.monotonic_ns()`` right after the close was queued for the
+    subscribers, so ``OrderReceipt.received_ns - sent_ns`` is close-to-order latency.
+    """
+
+    index: int
+    open_time: int
+    broadcast: bool
+    sent_ns: int
+
+
+class LoopbackExchange:
+    """A Binance USD-M futures exchange on 127.0.0.1 replaying ``candles``.
+
+    ``speed=None`` is manual mode (only ``step()`` advances). ``speed=S`` replays one
+    candle every ``interval / S`` of wall time, its partial updates evenly spread
+    inside that period. Use as ``async with LoopbackExchange(...) as sim:``.
+    """
+
+    def __init__(
+        self,
+        candles: pd.DataFrame,
+        api_key: str = "k",
+        api_secret: str = "s",
+        symbol: str = "BTCUSDT",
+        start_index: int = 500,
+        speed: float | None = None,
+        initial_balance: Decimal = Decimal("10000"),
+        fee_rate: Decimal = Decimal("0.0005"),
+        interim_updates: int = 3,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        leverage: int = 1,
+        filters: SymbolFilters | None = None,
+        funding: pd.DataFrame | None = None,
+        enforce_rate_limits: bool = True,
+    ) -> None:
+        if speed is not None and not speed > 0:
+            raise ValueError(f"speed must be > 0 (or None for manual mode), got {speed}")
+        if filters is None:
+            filters = SymbolFilters.btcusdt_default()
+            if symbol != filters.symbol:
+                filters = dataclasses.replace(filters, symbol=symbol)
+        self.symbol = symbol
+        self.candles = candles  # the replayed frame, for tests that compare with it
+        self.start_index = start_index
+        self.speed = speed
+        self.host = host
+        self._requested_port = port
+        self.market = MarketReplay(candles, start_index, filters, interim_updates)
+        self.interval = self.market.interval
+        self.faults = FaultInjector(self._drop_market, self.server_time_ms)
+        self.listen_keys = ListenKeys(self.server_time_ms)
+        self.streams = StreamHub(self.market, symbol, self.listen_keys, lambda: self.faults.stalled,
+                                 self.server_time_ms)
+        self.exchange = SimulatedExchange(
+            symbol, filters, initial_balance, fee_rate, leverage, self.server_time_ms,
+            lambda: self.market.price, self.streams.publish_user,
+        )
+        self._funding_times: list[int] = []
+        self._funding_rates: list[Decimal] = []
+        if funding is not None and len(funding):
+            self._funding_times = [int(t) for t in funding["funding_time"]]
+            self._funding_rates = [price_to_decimal(r) for r in funding["funding_rate"]]
+        self.rest = RestApi(
+            api_key=api_key, api_secret=api_secret, market=self.market, exchange=self.exchange,
+            listen_keys=self.listen_keys, faults=self.faults, limiter=RateLimiter(enforce_rate_limits),
+            server_ms=self.server_time_ms, funding_times=self._funding_times,
+            funding_rates=self._funding_rates, on_listen_key_deleted=self.streams.expire,
+        )
+        self.closes: list[CloseRecord] = []
+        self.finished = asyncio.Event()  # set when timed mode ran out of data (or its clock failed)
+        self._lock = asyncio.Lock()
+        self._runner: web.AppRunner | None = None
+        self._timer: asyncio.Task | None = None
+        self.port: int | None = None
+
+    # ------------------------------------------------------------------ control API
+
+    @property
+    def rest_base(self) -> str:
+        return f"http://{self.host}:{self._port()}"
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://{self.host}:{self._port()}/"
+
+    def _port(self) -> int:
+        if self.port is None:
+            raise RuntimeError("the simulator is not running: use 'async with LoopbackExchange(...)'")
+        return self.port
+
+    @property
+    def current_index(self) -> int:
+        return self.market.current_index
+
+    @property
+    def price(self) -> Decimal:
+        """Last traded price (also the mark price): the forming candle's close so far."""
+        return self.market.price
+
+    @property
+    def orders_received(self) -> list[OrderReceipt]:
+        return self.rest.orders_received
+
+    def server_time_ms(self) -> int:
+        """The server clock: real time plus ``faults.clock_skew_ms``."""
+        return int(time.time() * 1000) + self.faults.clock_skew_ms
+
+    async def step(self, n: int = 1) -> Candle:
+        """Close ``n`` candles (partial updates, then the x=true close each); returns the last closed.
+
+        Raises ``ReplayExhausted`` when no candle is left to become current.
+        """
+        if n < 1:
+            raise ValueError(f"step count must be >= 1, got {n}")
+        closed: Candle | None = None
+        for _ in range(n):
+            while True:
+                state = await self._advance()
+                if state is not None:
+                    closed = state
+                    break
+        assert closed is not None
+        return closed
+
+    # ------------------------------------------------------------------ the candle clock
+
+    async def _advance(self) -> Candle | None:
+        """Apply one update of the forming candle; returns the Candle when it closed."""
+        async with self._lock:
+            market = self.market
+            market.ensure_can_advance()
+            index = market.current_index
+            state = market.advance()
+            ex = self.exchange
+            if not state.closed:
+                ex.match_resting(state.high, state.low)
+                self.streams.publish_kline(state, market.market_time_ms())
+                return None
+            ex.match_resting(state.high, state.low)
+            self._settle_funding(index)
+            skipped = self.faults.take_skip_close()
+            sent = 0 if skipped else self.streams.publish_kline(state, state.close_time)
+            self.closes.append(CloseRecord(index, state.open_time, not skipped and sent > 0,
+                                           time.monotonic_ns()))
+            # The next candle is current now: its open may already cross a resting limit.
+            forming = market.forming
+            ex.match_resting(forming.high, forming.low)
+            await asyncio.sleep(0)  # let writers run before the caller continues
+            return market.candle(index)
+
+    def _settle_funding(self, index: int) -> None:
+        """Funding events inside candle ``index`` settle at its open, as in training."""
+        if not self._funding_times:
+            return
+        start = int(self.market.open_times[index])
+        end = start + self.market.interval_ms
+        lo = bisect.bisect_left(self._funding_times, start)
+        hi = bisect.bisect_left(self._funding_times, end)
+        if lo == hi:
+            return
+        mark = self.market.kline(index).open
+        for rate in self._funding_rates[lo:hi]:
+            self.exchange.apply_funding(rate, mark)
+
+    async def _run_timed(self) -> None:
+        assert self.speed is not None
+        pause = self.market.interval_ms / self.speed / 1000 / self.market.updates_per_candle
+        try:
+            while True:
+                await asyncio.sleep(pause)
+                await self._advance()
+        except ReplayExhausted as exc:
+            log.info("replay finished: %s", exc)
+            self.finished.set()
+        except Exception:  # a bug must not silently freeze the market
+            log.exception("the simulator's candle clock stopped")
+            self.finished.set()
+            raise
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _build_app(self) -> web.Application:
+        app = web.Application()
+        r = app.router
+        for prefix, route in (("/market", "market"), ("/public", "public"), ("", "legacy")):
+            r.add_get(f"{prefix}/stream", self._ws_combined(route))
+            r.add_get(f"{prefix}/ws", self._ws_raw(route))
+            r.add_get(f"{prefix}/ws/{{name}}", self._ws_raw(route))
+        r.add_get("/private/ws", self._ws_private)
+        r.add_get("/private/ws/{name}", self._ws_private)
+        r.add_route("*", "/{tail:.*}", self.rest.handle)
+        return app
+
+    def _ws_combined(self, route: str):
+        async def handler(request: web.Request) -> web.StreamResponse:
+            names = [n for n in request.query.get("streams", "").split("/") if n]
+            if not names:
+                return await self.streams.refuse(request, "no streams requested: use /stream?streams=<name>/<name>")
+            return await self.streams.serve_market(request, names, True, route)
+        return handler
+
+    def _ws_raw(self, route: str):
+        async def handler(request: web.Request) -> web.StreamResponse:
+            name = request.match_info.get("name", "")
+            if route == "legacy" and name and ("@" not in name or self.listen_keys.is_active(name)):
+                return await self.streams.serve_user(request, name)  # legacy /ws/<listenKey>
+            names = [n for n in name.split("/") if n]
+            return await self.streams.serve_market(request, names, False, route)
+        return handler
+
+    async def _ws_private(self, request: web.Request) -> web.StreamResponse:
+        key = request.match_info.get("name") or request.query.get("listenKey", "")
+        return await self.streams.serve_user(request, key)
+
+    def _drop_market(self, code: int) -> asyncio.Task:
+        return self.streams.drop_market(code)
+
+    async def start(self) -> LoopbackExchange:
+        if self._runner is not None:
+            return self
+        runner = web.AppRunner(self._build_app(), handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self._requested_port))
+        except OSError:
+            sock.close()
+            await runner.cleanup()
+            raise
+        site = web.SockSite(runner, sock)
+        await site.start()
+        self._runner = runner
+        self.port = sock.getsockname()[1]
+        if self.speed is not None:
+            self._timer = asyncio.create_task(self._run_timed())
+        return self
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+        self.faults.release_holds()
+        await self.streams.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> LoopbackExchange:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
