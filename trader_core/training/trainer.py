@@ -32,6 +32,7 @@ from ..runs import (
 from ..time_utils import iso_ms, ms_to_datetime, parse_date_ms
 from .env import MarketData, TradingEnv, TradingSetup
 from .evaluation import compare
+from .validation import BestOnValidation
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class TrainingRequest:
     net_arch: tuple[int, ...] = (64, 64)
     episode_length: int | None = 720
     learning_starts: int = 1_000
+    validation_fraction: float = 0.15  # tail of the training split used to pick the checkpoint
+    eval_every: int = 5_000
     runs_dir: Path = DEFAULT_RUNS_DIR
     train_id: str | None = None  # default: the operator's naming convention
     progress_bar: bool = True
@@ -69,6 +72,7 @@ class TrainingRequest:
             (self.batch_size >= 1, "--batch-size must be >= 1"),
             (self.window_size >= 1, "--window must be >= 1"),
             (0 < self.test_fraction < 1, "test fraction must be between 0 and 1"),
+            (0 <= self.validation_fraction < 1, "validation fraction must be in [0, 1)"),
             (0 < self.drawdown_limit <= 1, "drawdown limit must be in (0, 1]"),
             (self.max_leverage <= self.leverage, "max exposure leverage cannot exceed the account leverage"),
         ]
@@ -132,7 +136,15 @@ def train(request: TrainingRequest, say: Callable[[str], None] = print) -> Train
         initial_balance=Decimal(request.initial_balance),
         drawdown_limit=request.drawdown_limit,
     )
-    train_env = TradingEnv(market, setup, first_decision, split, request.episode_length, mode="train")
+    val_start = first_decision + int((split - first_decision) * (1 - request.validation_fraction))
+    if val_start - first_decision < 20:
+        raise DataError(f"{request.data}: too few training decisions left after the validation slice")
+    train_env = TradingEnv(market, setup, first_decision, val_start, request.episode_length, mode="train")
+    validation = None
+    if val_start < split:
+        validation = BestOnValidation(
+            TradingEnv(market, setup, val_start, split, None, mode="validation"), request.eval_every
+        )
     test_env = TradingEnv(market, setup, split, n - 1, None, mode="backtest")
 
     created = datetime.now(timezone.utc)
@@ -146,7 +158,8 @@ def train(request: TrainingRequest, say: Callable[[str], None] = print) -> Train
         raise ConfigError(f"run directory {final_dir} already exists")
 
     say(
-        f"training {train_id}: {n} {interval} candles, {split - first_decision} training decisions, "
+        f"training {train_id}: {n} {interval} candles, {val_start - first_decision} training + "
+        f"{split - val_start} validation decisions, "
         f"{n - 1 - split} held-out, {request.timesteps} timesteps"
     )
     model = SAC(
@@ -154,7 +167,13 @@ def train(request: TrainingRequest, say: Callable[[str], None] = print) -> Train
         buffer_size=max(request.timesteps, 1_000), learning_starts=min(request.learning_starts, request.timesteps // 2),
         seed=request.seed, device="cpu", verbose=0, policy_kwargs={"net_arch": list(request.net_arch)},
     )
-    model.learn(total_timesteps=request.timesteps, progress_bar=request.progress_bar)
+    model.learn(total_timesteps=request.timesteps, progress_bar=request.progress_bar, callback=validation)
+    if validation is not None:
+        validation.restore_best()
+        say(
+            f"checkpoint: step {validation.best_step} of {request.timesteps}, best validation return "
+            f"{validation.best_return:+.2%} (evaluated every {request.eval_every} steps)"
+        )
 
     agent = SacAgent(model)
     evaluation = compare(test_env, agent.act)
@@ -186,7 +205,9 @@ def train(request: TrainingRequest, say: Callable[[str], None] = print) -> Train
             "train_end": iso_ms(int(times.iloc[split])),
             "test_start": iso_ms(int(times.iloc[split])),
             "test_end": iso_ms(int(times.iloc[-1])),
-            "train_decisions": split - first_decision,
+            "train_decisions": val_start - first_decision,
+            "validation_start": iso_ms(int(times.iloc[val_start])),
+            "validation_decisions": split - val_start,
             "test_decisions": n - 1 - split,
             "scaler_fitted_on": "training split only",
         },
@@ -213,6 +234,12 @@ def train(request: TrainingRequest, say: Callable[[str], None] = print) -> Train
             "batch_size": request.batch_size, "seed": request.seed,
             "episode_length": request.episode_length, "gamma": model.gamma, "tau": model.tau,
             "reward": "log change of equity (unrealised PnL included) per candle, fees and funding included",
+            "checkpoint": None if validation is None else {
+                "selected_step": validation.best_step,
+                "selected_by": "highest total return on the validation slice",
+                "validation_return": round(validation.best_return, 6),
+                "evaluations": validation.history,
+            },
         },
         "library_versions": _library_versions(),
         "evaluation": evaluation,
