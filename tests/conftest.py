@@ -6,24 +6,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data" / "btcusdt"
-BUNDLED_DATA = REPO / "data" / "btcusdt"
-CANDLES_1H = "binance_usdm_BTCUSDT_1h_20240101_20250119.csv"
-FUNDING_8H = "binance_usdm_BTCUSDT_funding_8h_20240221_20250118.csv"
-REAL_CANDLE_FILES = (
-    CANDLES_1H,
-    "binance_usdm_BTCUSDT_5m_20231101_20241230.csv",
-    "binance_usdm_BTCUSDT_1m_20230718_20230817.csv",
-)
-
-
-def real_candle_file(name: str) -> Path:
-    """A real candle file: the shared data set, or the repo's bundled copy of it."""
-    for folder in (SHARED_DATA, BUNDLED_DATA):
-        if (folder / name).is_file():
-            return folder / name
-    pytest.skip(f"real candle file {name} is not on this machine")
+from support import CANDLES_1H, FUNDING_8H, real_candle_file
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import pytest
 
 from trader_core.candles import load_candles
 
-SIM_KEY, SIM_SECRET = "sactuiTestKey01", "sactui-test-secret"
+from support import SIM_KEY, SIM_SECRET
 
 
 @pytest.fixture(scope="session")

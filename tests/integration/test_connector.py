@@ -10,26 +10,14 @@ from decimal import Decimal as D
 
 import pytest
 
+from support import make_connector
 from trader_core.clock import ManualClock
-from trader_core.credentials import Credentials
 from trader_core.errors import (
     CredentialsError, OrderOutcomeUnknown, OrderRejected, ReconciliationError, TradingHeld,
 )
 from trader_core.exchanges.base import make_client_order_id
-from trader_core.exchanges.binance import BinanceFutures, Endpoints
 from trader_core.exchanges.filters import SymbolFilters
 from trader_core.reconcile import reconcile
-
-KEY, SECRET = "sactuiTestKey01", "sactui-test-secret"
-
-
-def make_connector(sim, secret=SECRET, key=KEY, timeout_s=2.0, clock=None, events=None):
-    return BinanceFutures(
-        "BTCUSDT", Credentials(key, secret), testnet=True,
-        endpoints=Endpoints(sim.rest_base, sim.ws_base), clock=clock or ManualClock(),
-        attempts=3, delay_s=0.05, request_timeout_s=timeout_s,
-        on_event=(lambda kind, message: events.append((kind, message))) if events is not None else None,
-    )
 
 
 @pytest.fixture()
@@ -206,3 +194,30 @@ async def test_reconciliation_refuses_unknown_open_orders(exchange, sim):
     with pytest.raises(ReconciliationError, match="manual-order-7"):
         await reconcile(exchange)
     assert (await reconcile(exchange, known_client_ids=frozenset({"manual-order-7"}))).open_orders
+
+
+async def test_order_intent_is_recorded_before_the_order_is_sent(sim):
+    seen = []
+
+    async def record(client_order_id, quantity, reduce_only):
+        seen.append((client_order_id, quantity, reduce_only, len(sim.orders_received)))
+
+    ex = make_connector(sim)
+    ex.on_intent = record
+    await ex.start(leverage=3)
+    await ex.market_order(D("0.010"), False, "sac-t-intent")
+    assert seen == [("sac-t-intent", D("0.010"), False, 0)]  # recorded while nothing had reached the exchange
+    await ex.close()
+
+
+async def test_no_order_is_sent_if_its_intent_cannot_be_recorded(sim):
+    def broken(client_order_id, quantity, reduce_only):
+        raise OSError("journal disk full")
+
+    ex = make_connector(sim)
+    ex.on_intent = broken
+    await ex.start(leverage=3)
+    with pytest.raises(OSError, match="disk full"):
+        await ex.market_order(D("0.010"), False, "sac-t-nointent")
+    assert sim.orders_received == []
+    await ex.close()

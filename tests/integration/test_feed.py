@@ -11,6 +11,7 @@ import pytest
 
 from trader_core.candles import Candle
 from trader_core.features import FeatureSet
+from support import make_connector
 from trader_core.feeds.kline_feed import KlineFeed
 
 HISTORY = 100
@@ -18,8 +19,6 @@ HISTORY = 100
 
 @pytest.fixture()
 async def rest(sim):
-    from test_connector import make_connector
-
     ex = make_connector(sim)
     await ex.connect()
     yield ex

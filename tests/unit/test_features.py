@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REAL_CANDLE_FILES, real_candle_file
+from support import REAL_CANDLE_FILES, real_candle_file
 from trader_core.candles import load_candles
 from trader_core.errors import DataError, RunError
 from trader_core.features import MACD, RSI, SMA, BollingerBands, FeatureSet, LogReturn

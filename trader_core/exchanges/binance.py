@@ -97,7 +97,9 @@ class BinanceFutures(Exchange):
         self._credentials = credentials
         self._timeout_s = request_timeout_s
         self._close_polls = close_poll_attempts
-        self._on_intent = on_intent
+        #: Called with (client order id, signed quantity, reduce_only) before every order is
+        #: sent; the journal records the intent there. If it raises, nothing is sent.
+        self.on_intent = on_intent
         self.retrier = Retrier(self.clock, attempts, delay_s, resync=self.resync_clock, on_event=on_event)
         self.client: AsyncClient | None = None
         self.filters: SymbolFilters | None = None
@@ -230,8 +232,8 @@ class BinanceFutures(Exchange):
             raise ValueError("order quantity must not be zero")
         side = "BUY" if quantity > 0 else "SELL"
         qty_text = format(abs(quantity).normalize(), "f")
-        if self._on_intent is not None:
-            pending = self._on_intent(client_order_id, quantity, reduce_only)
+        if self.on_intent is not None:
+            pending = self.on_intent(client_order_id, quantity, reduce_only)
             if pending is not None:
                 await pending
         attempts = 0
