@@ -54,3 +54,41 @@ class ManualClock(Clock):
         self.sleeps.append(seconds)
         self.advance(max(0.0, seconds))
         await asyncio.sleep(0)
+
+
+class FeedClock(Clock):
+    """Market time as the feed knows it: the latest event time or candle close seen.
+
+    For replays of historical candles (the simulator, a custom endpoint) "now" for the
+    stale-candle check is the market's own time: a candle backfilled after a gap is
+    older than the close that revealed the gap, and is not acted on.
+    """
+
+    def __init__(self, feed, base: Clock | None = None) -> None:
+        self._feed = feed
+        self._base = base or SystemClock()
+
+    def now_ms(self) -> int:
+        return int(self._feed.market_time_ms or 0)
+
+    def monotonic(self) -> float:
+        return self._base.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await self._base.sleep(seconds)
+
+
+class CandleClock(Clock):
+    """Backtest time: the close of the last candle processed; sleeping is instant."""
+
+    def __init__(self) -> None:
+        self.ms = 0
+
+    def now_ms(self) -> int:
+        return self.ms
+
+    def monotonic(self) -> float:
+        return self.ms / 1000.0
+
+    async def sleep(self, seconds: float) -> None:
+        self.ms += int(seconds * 1000)

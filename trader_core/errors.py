@@ -90,3 +90,17 @@ class PositionNotFlat(ExchangeError):
 
 class ReconciliationError(ExchangeError):
     """At start the exchange holds a position or orders this session does not know."""
+
+
+class JournalError(DataError):
+    """A journal or session file cannot be appended to safely (unknown columns, unreadable)."""
+
+
+class LatchedError(SactuiError):
+    """A max-drawdown stop latched this run: a person must review and clear it before trading."""
+
+    exit_code = 6
+
+
+class FeedExhausted(Exception):
+    """A replayed feed delivered its last candle: the normal end of a backtest, not a failure."""

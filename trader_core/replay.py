@@ -22,7 +22,7 @@ from .candles import Candle
 from .decision import DecisionPipeline
 from .observation import PortfolioState
 from .runs import TrainingRun
-from .step_record import StepRecord, record_step
+from .step_record import AccountFigures, StepRecord, record_step
 from .time_utils import interval_ms
 from .training.evaluation import equity_metrics
 
@@ -77,15 +77,15 @@ def replay(
         peak = max(peak, float(account.equity(mark)))
         record = record_step(
             candle=candle, interval_ms=step_ms, raw_action=decision.action,
-            target_exposure=plan.target_exposure, fill=fill, status=status, account=account,
-            mark=mark, peak_equity=peak, mode="replay", decision_latency_ms=latency_ms,
+            target_exposure=plan.target_exposure, fill=fill, status=status,
+            figures=AccountFigures.of(account, mark), peak_equity=peak, mode="replay", decision_latency_ms=latency_ms,
         )
         records.append(record)
         equity_curve.append(record.equity)
         first_close = candle.close if first_close is None else first_close
         last_close = candle.close
         if say:
-            say(_line(record))
+            say(record.summary_line())
     if not records:
         raise ValueError(
             "no decision was made: the replay needs more candles than its warm-up "
@@ -95,13 +95,4 @@ def replay(
     return ReplayResult(
         tuple(records), total, sharpe, max_dd, account.trade_count, float(account.fees_paid),
         last_close / first_close - 1.0,
-    )
-
-
-def _line(r: StepRecord) -> str:
-    order = f"{r.order_side} {r.order_qty.lstrip('-')} @ {r.order_avg_price}" if r.order_side else r.order_status
-    return (
-        f"{r.time}  close {r.close:>10.1f}  action {r.raw_action:+.3f}  target {r.target_exposure:+.2f}  "
-        f"{order:<28} pos {r.position_qty:>7}  equity {r.equity:>10.2f}  dd {r.drawdown:6.2%}  "
-        f"{r.decision_latency_ms:5.2f} ms"
     )

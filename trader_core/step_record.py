@@ -47,18 +47,49 @@ class StepRecord:
     def as_info(self) -> dict:
         return asdict(self)
 
+    def summary_line(self) -> str:
+        """One line for logs and the headless console."""
+        if self.order_side:
+            order = f"{self.order_side} {self.order_qty.lstrip('-')} @ {self.order_avg_price} {self.order_status}"
+        else:
+            order = self.order_status
+        return (
+            f"{self.time}  close {self.close:>10.1f}  action {self.raw_action:+.3f}  target "
+            f"{self.target_exposure:+.2f}  {order:<34} pos {self.position_qty:>7}  equity {self.equity:>10.2f}  "
+            f"dd {self.drawdown:6.2%}  {self.decision_latency_ms:6.2f} ms"
+        )
+
 
 JOURNAL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))
 
 
+@dataclass(frozen=True)
+class AccountFigures:
+    """The account after a step, whichever side keeps it (exchange or in-process account)."""
+
+    wallet: Decimal
+    equity: Decimal
+    unrealized_pnl: Decimal
+    realized_pnl: Decimal
+    position_qty: Decimal
+    entry_price: Decimal
+
+    @classmethod
+    def of(cls, account: FuturesAccount, mark: Decimal) -> "AccountFigures":
+        return cls(
+            account.wallet_balance, account.equity(mark), account.unrealized_pnl(mark),
+            account.realized_pnl, account.position_qty, account.entry_price,
+        )
+
+
 def record_step(
     *, candle: Candle, interval_ms: int, raw_action: float, target_exposure: float,
-    fill: Fill | None, status: str, account: FuturesAccount, mark: Decimal, peak_equity: float,
+    fill: Fill | None, status: str, figures: AccountFigures, peak_equity: float,
     mode: str, state: str = "RUNNING", client_order_id: str = "", decision_latency_ms: float = 0.0,
     funding: float = 0.0, time: str | None = None,
 ) -> StepRecord:
     """The row for one decision, from the account *after* its order (step G -> H)."""
-    equity = float(account.equity(mark))
+    equity = float(figures.equity)
     return StepRecord(
         time=time or iso_ms(candle.open_time + interval_ms),
         candle_open_time=candle.open_time,
@@ -69,9 +100,9 @@ def record_step(
         order_avg_price=str(fill.price) if fill else "",
         order_fee=str(fill.fee) if fill else "0",
         client_order_id=client_order_id, order_status=status,
-        position_qty=str(account.position_qty), entry_price=str(account.entry_price),
-        wallet=float(account.wallet_balance), equity=equity,
-        unrealized_pnl=float(account.unrealized_pnl(mark)), realized_pnl=float(account.realized_pnl),
+        position_qty=str(figures.position_qty), entry_price=str(figures.entry_price),
+        wallet=float(figures.wallet), equity=equity,
+        unrealized_pnl=float(figures.unrealized_pnl), realized_pnl=float(figures.realized_pnl),
         funding=funding,
         drawdown=max(0.0, 1.0 - equity / peak_equity) if peak_equity > 0 else 0.0,
         decision_latency_ms=decision_latency_ms, mode=mode, state=state,

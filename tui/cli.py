@@ -14,7 +14,7 @@ from typing import Callable
 
 from trader_core.errors import ConfigError, SactuiError
 
-COMMANDS = ("train", "runs", "features", "replay", "sim")
+COMMANDS = ("train", "runs", "features", "replay", "sim", "backtest", "unlatch")
 
 
 def _say(message: str) -> None:
@@ -154,10 +154,17 @@ def cmd_replay(argv: list[str]) -> int:
 
 
 # --------------------------------------------------------------------------- session
+def _settings(path: str | None):
+    from trader_core.settings import load_settings
+
+    config = path or ("config.toml" if Path("config.toml").is_file() else None)
+    return load_settings(config)
+
+
 def cmd_session(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="sactui",
-        description="Operator console for a trained SAC agent on Binance USD-M Futures.",
+        description="Operator console for a trained SAC agent on Binance USD-M Futures (testnet by default).",
         epilog=f"commands: {', '.join(COMMANDS)} (sactui COMMAND --help)",
     )
     p.add_argument("--train-id", required=True, help="the run to trade (see 'sactui runs')")
@@ -165,19 +172,90 @@ def cmd_session(argv: list[str]) -> int:
     mode.add_argument("--sim", action="store_true", help="offline: the loopback exchange replaying real candles")
     mode.add_argument("--live", action="store_true", help="mainnet (real money); asks for confirmation")
     p.add_argument("--headless", action="store_true", help="plain log lines, no terminal UI")
+    p.add_argument("--max-candles", type=int, help="stop after this many steps")
+    p.add_argument("--speed", type=float, default=3600.0, help="--sim replay speed, x real time (default 3600)")
+    p.add_argument("--data", help="--sim: replay this candle file instead of the run's bundled candles")
+    p.add_argument("--confirm-live", metavar="SYMBOL", help="headless --live: the symbol, typed exactly")
+    p.add_argument("--endpoint", metavar="URL",
+                   help="testnet mode against another Binance-compatible server, e.g. a 'sactui sim' URL")
+    p.add_argument("--quiet", action="store_true", help="headless: events only, no line per step")
     p.add_argument("--config", default=None, help="operator settings (default: ./config.toml if present)")
     _add_runs_dir(p)
     args = p.parse_args(argv)
-    from trader_core.runs import TrainingRun
-    from trader_core.settings import load_settings
+    if args.max_candles is not None and args.max_candles < 1:
+        raise ConfigError("--max-candles must be >= 1")
+    if args.speed <= 0:
+        raise ConfigError("--speed must be > 0")
+    settings = _settings(args.config)
+    from trader_core.launcher import SessionOptions
 
-    config = args.config or ("config.toml" if Path("config.toml").is_file() else None)
-    load_settings(config)
-    TrainingRun.load(args.train_id, _runs_dir(args))
-    raise ConfigError(
-        "live sessions (--sim, testnet, --live) need the trading engine, which is not built yet; "
-        f"for now run 'sactui replay --train-id {args.train_id}' (offline, live decision path)"
+    options = SessionOptions(
+        train_id=args.train_id, mode="sim" if args.sim else "live" if args.live else "testnet",
+        runs_dir=_runs_dir(args), max_candles=args.max_candles, speed=args.speed,
+        data=Path(args.data) if args.data else None, confirm_live=args.confirm_live, endpoint=args.endpoint,
     )
+    if not args.headless:
+        raise ConfigError(
+            "the terminal console is not built yet; run with --headless "
+            f"(e.g. 'sactui --train-id {args.train_id} --sim --headless')"
+        )
+    import asyncio
+
+    from trader_core.headless import run_headless
+
+    return asyncio.run(run_headless(options, settings, quiet_steps=args.quiet))
+
+
+def cmd_backtest(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="sactui backtest",
+        description="Run the trading engine over candles with the in-process paper exchange.",
+    )
+    p.add_argument("--train-id", required=True)
+    p.add_argument("--data", help="candle CSV (default: the run's bundled replay candles)")
+    p.add_argument("--quiet", action="store_true", help="only events and the summary")
+    p.add_argument("--config", default=None)
+    _add_runs_dir(p)
+    args = p.parse_args(argv)
+    import asyncio
+
+    from trader_core.headless import run_headless
+    from trader_core.launcher import SessionOptions
+
+    options = SessionOptions(train_id=args.train_id, mode="backtest", runs_dir=_runs_dir(args),
+                             data=Path(args.data) if args.data else None)
+    return asyncio.run(run_headless(options, _settings(args.config), quiet_steps=args.quiet))
+
+
+def cmd_unlatch(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="sactui unlatch",
+        description="Clear the drawdown latch of a run after reviewing what happened.",
+    )
+    p.add_argument("--train-id", required=True)
+    p.add_argument("--yes", metavar="TRAIN_ID", help="confirm without a prompt by typing the train id")
+    _add_runs_dir(p)
+    args = p.parse_args(argv)
+    from trader_core.latch import clear_latch, read_latch
+    from trader_core.runs import TrainingRun
+
+    run = TrainingRun.load(args.train_id, _runs_dir(args))
+    folder = run.path / "produccion"
+    latch = read_latch(folder)
+    if latch is None:
+        _say(f"run {args.train_id} is not latched; nothing to do")
+        return 0
+    _say(f"latched: {latch.reason} at {latch.time} (equity {latch.equity}, peak {latch.peak})")
+    typed = args.yes
+    if typed is None:
+        if not sys.stdin.isatty():
+            raise ConfigError("unlatch needs confirmation: run it in a terminal, or pass --yes <train id>")
+        typed = input(f"type the train id to clear the latch ({args.train_id}): ").strip()
+    if typed != args.train_id:
+        raise ConfigError("confirmation did not match the train id; the latch stays")
+    clear_latch(folder)
+    _say("latch cleared; the next start will trade again")
+    return 0
 
 
 def cmd_sim(argv: list[str]) -> int:
@@ -188,7 +266,7 @@ def cmd_sim(argv: list[str]) -> int:
 
 HANDLERS: dict[str, Callable[[list[str]], int]] = {
     "train": cmd_train, "runs": cmd_runs, "features": cmd_features, "replay": cmd_replay,
-    "sim": cmd_sim,
+    "sim": cmd_sim, "backtest": cmd_backtest, "unlatch": cmd_unlatch,
 }
 
 

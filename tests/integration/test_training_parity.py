@@ -113,3 +113,17 @@ def test_replay_through_the_live_path_trades_like_the_env(tiny_run, run_candles)
     assert np.abs(np.array(replay_actions) - np.array(env_actions)).max() <= 1e-4
     assert replay_orders == env_orders
     assert any(q != "0" for q in env_orders)
+
+
+def test_numpy_actor_gives_the_torch_action(tiny_run):
+    """The fast numpy evaluation of the actor equals SB3's torch forward (float32 rounding apart)."""
+    agent = tiny_run.load_agent()
+    assert agent._layers is not None  # the standard MLP actor takes the numpy path
+    rng = np.random.default_rng(3)
+    worst = 0.0
+    for _ in range(500):
+        obs = (rng.standard_normal(tiny_run.layout.size) * 3).astype(np.float32)
+        worst = max(worst, abs(agent.act(obs) - agent.act_torch(obs)))
+        sb3, _ = agent.model.predict(obs, deterministic=True)
+        assert abs(float(sb3[0]) - agent.act(obs)) <= 1e-5
+    assert worst <= 1e-5

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 from typing import Awaitable, Callable
 
@@ -70,6 +71,7 @@ class KlineFeed:
         self.last_open_time: int | None = None  # of the last closed candle delivered
         self.forming: Candle | None = None  # latest interim update of the open candle
         self.last_message_at: float | None = None  # clock.monotonic() of the last message
+        self.market_time_ms: int | None = None  # latest event time (E) or candle close seen
         self.connected = False
         self.reconnects = 0
         self.malformed_messages = 0
@@ -177,10 +179,15 @@ class KlineFeed:
             k = message["k"]
             candle = _kline_to_candle(k)
             closed = bool(k["x"])
+            values = (candle.open, candle.high, candle.low, candle.close, candle.volume)
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError("non-finite price or volume")
+            event_ms = int(message.get("E") or 0)
         except (ValueError, KeyError, TypeError) as exc:
             self.malformed_messages += 1
             self._event("malformed", f"ignored a malformed market message ({exc}): {str(raw)[:120]}")
             return
+        self.market_time_ms = max(self.market_time_ms or 0, event_ms)
         if closed:
             await self._on_closed(candle)
         else:
@@ -221,6 +228,7 @@ class KlineFeed:
         if self.last_open_time is not None and candle.open_time <= self.last_open_time:
             return
         self.last_open_time = candle.open_time
+        self.market_time_ms = max(self.market_time_ms or 0, candle.open_time + self.step_ms - 1)
         if backfilled:
             self.backfilled += 1
         await self._queue.put(candle)

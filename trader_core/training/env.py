@@ -28,7 +28,7 @@ from ..observation import FeatureScaler, ObservationLayout, PortfolioState, buil
 from ..policy import ActionMapping
 from ..candles import Candle, infer_interval
 from ..features import FeatureSet
-from ..step_record import record_step
+from ..step_record import AccountFigures, record_step
 from ..time_utils import interval_from_ms, interval_ms
 
 
@@ -158,8 +158,8 @@ class TradingEnv(gym.Env):
         self._peak = max(self._peak, float(self.account.equity(price)))
         record = record_step(
             candle=self._candle(i), interval_ms=self.market.interval_ms, raw_action=raw_action,
-            target_exposure=plan.target_exposure, fill=fill, status=status, account=self.account,
-            mark=price, peak_equity=self._peak, mode=self.mode,
+            target_exposure=plan.target_exposure, fill=fill, status=status, figures=AccountFigures.of(self.account, price),
+            peak_equity=self._peak, mode=self.mode,
         )
 
         # The market moves one candle; funding settles inside it.

@@ -1,0 +1,250 @@
+"""Assemble and run a trading session for a mode: sim, testnet, live or backtest.
+
+Every mode runs the same ``TradingEngine``; only the parts around it change:
+
+=========  ===================================  ==========================  ==============
+mode       exchange                             candles                     journal folder
+=========  ===================================  ==========================  ==============
+sim        loopback simulator, in-process,      the run's bundled replay    ``simulacion/``
+           through the python-binance connector candles, websocket
+testnet    Binance testnet (connector)          Binance websocket           ``produccion/``
+live       Binance mainnet (connector)          Binance websocket           ``produccion/``
+backtest   in-process paper exchange            a candle file, in memory    ``backtest/``
+=========  ===================================  ==========================  ==============
+
+Safety checks happen here, before anything connects: a drawdown latch refuses the
+start; ``--live`` needs the symbol typed exactly; missing credentials name the
+variables to set and mention ``--sim``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable
+
+from .candles import load_candles
+from .clock import CandleClock, FeedClock, SystemClock
+from .credentials import Credentials, credentials_from_env
+from .engine import EngineEvent, TradingEngine
+from .errors import ConfigError
+from .latch import check_not_latched
+from .metrics import RunningMetrics
+from .runs import TrainingRun
+from .session import SessionStore
+from .settings import Settings
+from .step_record import StepRecord
+
+MAINNET_WS = "wss://fstream.binance.com/"
+TESTNET_WS = "wss://fstream.binancefuture.com/"
+JOURNAL_FOLDERS = {"sim": "simulacion", "testnet": "produccion", "live": "produccion", "backtest": "backtest"}
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    train_id: str
+    mode: str  # sim | testnet | live | backtest
+    runs_dir: Path = Path("entrenamientos")
+    max_candles: int | None = None
+    speed: float = 3600.0  # sim: x real time
+    data: Path | None = None  # backtest / sim: candle file instead of the run's replay candles
+    confirm_live: str | None = None
+    endpoint: str | None = None  # testnet mode against a Binance-compatible server (e.g. `sactui sim`)
+
+
+@dataclass
+class SessionOutcome:
+    engine: TradingEngine
+    metrics: RunningMetrics
+    journal_path: Path
+    first_close: float | None = None
+    last_close: float | None = None
+
+    @property
+    def buy_and_hold_return(self) -> float:
+        return 0.0 if not self.first_close else self.last_close / self.first_close - 1.0
+
+
+def check_live_confirmation(run: TrainingRun, typed: str | None) -> None:
+    if typed != run.symbol:
+        raise ConfigError(
+            f"--live trades real money: confirm with --confirm-live {run.symbol} (the symbol, typed exactly)"
+        )
+
+
+def production_dir(run: TrainingRun, mode: str) -> Path:
+    return run.path / JOURNAL_FOLDERS[mode]
+
+
+async def run_session(
+    options: SessionOptions, settings: Settings,
+    on_event: Callable[[EngineEvent], None] | None = None,
+    on_step: Callable[[StepRecord], None] | None = None,
+    on_engine: Callable[[TradingEngine], None] | None = None,
+) -> SessionOutcome:
+    """Build the mode's parts, run the engine to its end, and return what happened."""
+    if options.mode not in JOURNAL_FOLDERS:
+        raise ConfigError(f"unknown mode {options.mode!r}")
+    run = TrainingRun.load(options.train_id, options.runs_dir)
+    if options.mode == "live":
+        check_live_confirmation(run, options.confirm_live)
+    folder = production_dir(run, options.mode)
+    if options.mode != "backtest":
+        check_not_latched(folder, run.train_id)
+    credentials = None
+    if options.mode in ("testnet", "live"):
+        credentials = credentials_from_env(testnet=options.mode == "testnet")
+    agent = run.load_agent()
+    metrics = RunningMetrics()
+    outcome_box: dict = {}
+
+    def step_hook(record: StepRecord) -> None:
+        metrics.update(record.equity)
+        outcome_box.setdefault("first_close", record.close)
+        outcome_box["last_close"] = record.close
+        outcome_box["steps"] = outcome_box.get("steps", 0) + 1
+        if on_step is not None:
+            on_step(record)
+        if options.max_candles and outcome_box["steps"] >= options.max_candles:
+            outcome_box["engine"].stop()
+
+    async with AsyncExitStack() as stack:
+        exchange, feed, clock, market_clock, durable = await _parts(options, run, settings, credentials, stack)
+        store = SessionStore(folder)
+        session = store.begin(options.mode, None, datetime.now(timezone.utc), durable=durable)
+        engine = TradingEngine(
+            run, agent, exchange, feed, settings, session, folder, mode=options.mode, clock=clock,
+            market_clock=market_clock, durable_journal=durable, on_event=on_event, on_step=step_hook,
+        )
+        outcome_box["engine"] = engine
+        if on_engine is not None:
+            on_engine(engine)
+        try:
+            await engine.run()
+        finally:
+            session.journal.close()
+            if engine.state != "HALTED":
+                store.end(session)
+    return SessionOutcome(engine, metrics, session.journal.steps_path,
+                          outcome_box.get("first_close"), outcome_box.get("last_close"))
+
+
+async def _parts(options, run, settings, credentials, stack):
+    """(exchange, feed, clock, market clock, durable journal) for the mode."""
+    from .exchanges.binance import BinanceFutures, Endpoints
+    from .feeds.kline_feed import KlineFeed
+
+    retries = settings.retries
+    if options.mode == "backtest":
+        from .exchanges.paper import PaperExchange
+        from .feeds.replay_feed import ReplayFeed
+
+        frame = _candles_for(run, options.data)
+        clock = CandleClock()
+        exchange = PaperExchange(run.symbol, run.filters, Decimal(str(run.trading["initial_balance"])),
+                                 run.fee_rate, run.leverage)
+        feed = _ClockedReplay(ReplayFeed(frame, min(run.history_needed, len(frame) - 1)), clock, exchange,
+                              run.interval)
+        return exchange, feed, clock, clock, False
+
+    clock = SystemClock()
+    if options.mode == "sim":
+        from .simulator import LoopbackExchange
+
+        frame = _candles_for(run, options.data)
+        start = int((run.metadata.get("replay") or {}).get("history_rows") or run.history_needed)
+        if options.data is not None:
+            start = run.history_needed
+        key, secret = "sim" + secrets.token_hex(8), secrets.token_hex(16)
+        sim = await stack.enter_async_context(LoopbackExchange(
+            frame, api_key=key, api_secret=secret, start_index=start, speed=options.speed,
+            initial_balance=Decimal(str(run.trading["initial_balance"])), fee_rate=run.fee_rate,
+            leverage=run.leverage,
+        ))
+        credentials = Credentials(key, secret)
+        endpoints = Endpoints(sim.rest_base, sim.ws_base)
+        ws_base, testnet, replayed = sim.ws_base, True, True
+        stale_after = max(5.0, 3 * (run_interval_s(run) / options.speed))
+    elif options.endpoint:
+        if options.mode != "testnet":
+            raise ConfigError("--endpoint is for testnet mode only (a loopback or proxy server), never --live")
+        rest = options.endpoint.rstrip("/")
+        if not rest.startswith(("http://", "https://")):
+            raise ConfigError(f"--endpoint must be an http(s) URL, got {options.endpoint!r}")
+        endpoints = Endpoints(rest, "ws" + rest[4:] + "/")
+        ws_base, testnet, replayed = endpoints.ws_base, True, True
+        stale_after = 60.0
+    else:
+        endpoints, testnet, replayed = None, options.mode == "testnet", False
+        ws_base = TESTNET_WS if testnet else MAINNET_WS
+        stale_after = 60.0
+    exchange = BinanceFutures(
+        run.symbol, credentials, testnet=testnet, endpoints=endpoints, clock=clock,
+        attempts=retries.attempts, delay_s=retries.delay_seconds,
+    )
+
+    async def fetch(start_ms, end_ms, limit):
+        return await exchange.klines(run.interval, start_ms, end_ms, limit)
+
+    feed = KlineFeed(run.symbol, run.interval, ws_base, fetch, clock=clock, stale_after_s=stale_after)
+    market_clock = FeedClock(feed, clock) if replayed else clock
+    return exchange, feed, clock, market_clock, True
+
+
+def run_interval_s(run: TrainingRun) -> float:
+    from .time_utils import interval_ms
+
+    return interval_ms(run.interval) / 1000.0
+
+
+def _candles_for(run: TrainingRun, data: Path | None):
+    if data is not None:
+        return load_candles(data)
+    path = run.replay_candles_path
+    if path is None:
+        raise ConfigError(f"run {run.train_id} bundles no replay candles: pass --data FILE")
+    return load_candles(path)
+
+
+class _ClockedReplay:
+    """A replay feed that moves the backtest clock and the paper exchange's price."""
+
+    def __init__(self, inner, clock: CandleClock, exchange, interval: str) -> None:
+        from .time_utils import interval_ms
+
+        self._inner = inner
+        self._clock = clock
+        self._exchange = exchange
+        self._step_ms = interval_ms(interval)
+        self.connected = True
+        self.forming = None
+
+    async def history(self, count):
+        candles = await self._inner.history(count)
+        if candles:
+            self._advance(candles[-1])
+        return candles
+
+    def start(self) -> None:
+        self._inner.start()
+
+    async def next_closed(self):
+        candle = await self._inner.next_closed()
+        self._advance(candle)
+        return candle
+
+    def _advance(self, candle) -> None:
+        from .accounting import price_to_decimal
+
+        self._clock.ms = candle.open_time + self._step_ms
+        self._exchange.set_price(price_to_decimal(candle.close))
+
+    async def stop(self) -> None:
+        await self._inner.stop()
+
+    def message_age_s(self) -> float:
+        return 0.0
