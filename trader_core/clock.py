@@ -57,11 +57,12 @@ class ManualClock(Clock):
 
 
 class FeedClock(Clock):
-    """Market time as the feed knows it: the latest event time or candle close seen.
+    """Market time as a replay's feed knows it: the close of the newest closed candle.
 
     For replays of historical candles (the simulator, a custom endpoint) "now" for the
-    stale-candle check is the market's own time: a candle backfilled after a gap is
-    older than the close that revealed the gap, and is not acted on.
+    stale-candle check is the market's own time, and a sped-up replay makes wall-clock
+    graces meaningless: a candle is stale exactly when a newer one has already closed
+    - as a candle backfilled after a gap, or caught up after a reconnect, is.
     """
 
     def __init__(self, feed, base: Clock | None = None) -> None:

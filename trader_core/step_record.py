@@ -82,6 +82,13 @@ class AccountFigures:
         )
 
 
+def decimal_text(value: Decimal) -> str:
+    """``0.010`` and ``0.01000`` alike as ``0.01``; zero as ``0``; never scientific notation."""
+    if value == 0:
+        return "0"
+    return format(value.normalize(), "f")
+
+
 def record_step(
     *, candle: Candle, interval_ms: int, raw_action: float, target_exposure: float,
     fill: Fill | None, status: str, figures: AccountFigures, peak_equity: float,
@@ -96,11 +103,11 @@ def record_step(
         open=candle.open, high=candle.high, low=candle.low, close=candle.close, volume=candle.volume,
         raw_action=raw_action, target_exposure=target_exposure,
         order_side=fill.side if fill else "",
-        order_qty=str(fill.quantity) if fill else "0",
-        order_avg_price=str(fill.price) if fill else "",
-        order_fee=str(fill.fee) if fill else "0",
+        order_qty=decimal_text(fill.quantity) if fill else "0",
+        order_avg_price=decimal_text(fill.price) if fill else "",
+        order_fee=decimal_text(fill.fee) if fill else "0",
         client_order_id=client_order_id, order_status=status,
-        position_qty=str(figures.position_qty), entry_price=str(figures.entry_price),
+        position_qty=decimal_text(figures.position_qty), entry_price=decimal_text(figures.entry_price),
         wallet=float(figures.wallet), equity=equity,
         unrealized_pnl=float(figures.unrealized_pnl), realized_pnl=float(figures.realized_pnl),
         funding=funding,

@@ -125,3 +125,20 @@ async def test_unknown_position_at_start_is_refused(sim, tiny_run, tmp_path):
     with pytest.raises(ReconciliationError, match="refusing to trade"):
         await h.engine.run()
     assert [o.client_order_id for o in sim.orders_received] == ["operator-manual-1"]
+
+
+async def test_backfilled_candles_update_features_but_are_not_acted_on(sim, tiny_run, tmp_path):
+    h = await EngineHarness(sim, tiny_run, tmp_path / "p", settings()).start()
+    first = sim.current_index
+    await h.step(2)
+    sim.faults.skip_candle_closes(3)
+    await sim.step(3)
+    await h.step(1)
+    await h.stop()
+    rows = read_steps(h.session.journal.steps_path)
+    times = [int(r["candle_open_time"]) for r in rows]
+    assert times == [int(t) for t in sim.candles["open_time"].iloc[first : first + 6]]
+    # The three backfilled candles are history by the time they arrive: never traded on.
+    for row in rows[2:5]:
+        assert row["order_status"] in ("SKIPPED:stale", "SKIPPED:deadband", "SKIPPED:on_target"), row
+    assert h.feed.backfilled == 3

@@ -71,7 +71,7 @@ class KlineFeed:
         self.last_open_time: int | None = None  # of the last closed candle delivered
         self.forming: Candle | None = None  # latest interim update of the open candle
         self.last_message_at: float | None = None  # clock.monotonic() of the last message
-        self.market_time_ms: int | None = None  # latest event time (E) or candle close seen
+        self.market_time_ms: int | None = None  # close time of the newest closed candle received
         self.connected = False
         self.reconnects = 0
         self.malformed_messages = 0
@@ -182,12 +182,11 @@ class KlineFeed:
             values = (candle.open, candle.high, candle.low, candle.close, candle.volume)
             if not all(math.isfinite(v) for v in values):
                 raise ValueError("non-finite price or volume")
-            event_ms = int(message.get("E") or 0)
+
         except (ValueError, KeyError, TypeError) as exc:
             self.malformed_messages += 1
             self._event("malformed", f"ignored a malformed market message ({exc}): {str(raw)[:120]}")
             return
-        self.market_time_ms = max(self.market_time_ms or 0, event_ms)
         if closed:
             await self._on_closed(candle)
         else:
@@ -198,6 +197,7 @@ class KlineFeed:
         if last is not None and candle.open_time <= last:
             return  # already delivered (a replayed close after reconnect, say)
         if last is not None and candle.open_time > last + self.step_ms:
+            self._saw_close(candle.open_time)  # the backfilled candles are older than this one
             missing = (candle.open_time - last) // self.step_ms - 1
             self._event("gap", f"{missing} closed candle(s) missing before {candle.open_time}; backfilling from REST")
             await self._backfill(last + self.step_ms, candle.open_time - 1)
@@ -214,6 +214,7 @@ class KlineFeed:
         rows = await self._fetch(self.last_open_time + self.step_ms, None, MAX_KLINES_PER_REQUEST)
         closed = rows[:-1]  # open-ended request: the last row is the forming candle
         if closed:
+            self._saw_close(int(closed[-1][0]))
             self._event("catch-up", f"{len(closed)} candle(s) closed while disconnected; fetched from REST")
         for row in closed:
             await self._deliver(_row_to_candle(row), backfilled=True)
@@ -224,11 +225,14 @@ class KlineFeed:
             if int(row[0]) <= end_ms:
                 await self._deliver(_row_to_candle(row), backfilled=True)
 
+    def _saw_close(self, open_time: int) -> None:
+        self.market_time_ms = max(self.market_time_ms or 0, open_time + self.step_ms - 1)
+
     async def _deliver(self, candle: Candle, backfilled: bool = False) -> None:
         if self.last_open_time is not None and candle.open_time <= self.last_open_time:
             return
         self.last_open_time = candle.open_time
-        self.market_time_ms = max(self.market_time_ms or 0, candle.open_time + self.step_ms - 1)
+        self._saw_close(candle.open_time)
         if backfilled:
             self.backfilled += 1
         await self._queue.put(candle)
