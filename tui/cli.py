@@ -194,6 +194,9 @@ def cmd_session(argv: list[str]) -> int:
         runs_dir=_runs_dir(args), max_candles=args.max_candles, speed=args.speed,
         data=Path(args.data) if args.data else None, confirm_live=args.confirm_live, endpoint=args.endpoint,
     )
+    from trader_core.runs import TrainingRun
+
+    TrainingRun.load(args.train_id, _runs_dir(args))  # a bad id says so before anything else
     if not args.headless:
         raise ConfigError(
             "the terminal console is not built yet; run with --headless "

@@ -108,8 +108,85 @@ def test_nan_in_candles_is_a_clear_error(tmp_path):
     assert "line 3 has a missing or non-numeric value" in _one_clear_line(result)
 
 
-def test_session_on_a_valid_run_says_the_engine_is_not_there_yet(tiny_run_dir):
+def test_latched_run_refuses_to_start_until_unlatched(tiny_run_copy):
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from trader_core.latch import write_latch
+
+    runs_dir, train_id = tiny_run_copy
+    production = runs_dir / train_id / "produccion"
+    write_latch(production, "drawdown 16.00% reached the limit 15.00%", Decimal("8400"), Decimal("10000"),
+                datetime(2026, 1, 2, tzinfo=timezone.utc))
+    env_free = sactui("--train-id", train_id, "--headless", "--runs-dir", str(runs_dir))
+    assert env_free.returncode == 6
+    assert "sactui unlatch --train-id" in _one_clear_line(env_free)
+    wrong = sactui("unlatch", "--train-id", train_id, "--yes", "nope", "--runs-dir", str(runs_dir))
+    assert wrong.returncode == 2 and (production / "HALTED").exists()
+    cleared = sactui("unlatch", "--train-id", train_id, "--yes", train_id, "--runs-dir", str(runs_dir))
+    assert cleared.returncode == 0 and not (production / "HALTED").exists()
+    assert list(production.glob("HALTED.cleared-*"))  # the evidence is kept
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ("[risk]\nmax_drawdown = -0.1\n", "max_drawdown must be between 0 and 1"),
+        ("[risk]\nmax_drawdwn = 0.1\n", "unknown key 'max_drawdwn'"),
+        ("[retries]\nattempts = \"three\"\n", "attempts must be int"),
+    ],
+)
+def test_invalid_config_is_refused_before_anything_connects(tiny_run_dir, tmp_path, config, message):
     runs_dir, train_id = tiny_run_dir
-    result = sactui("--train-id", train_id, "--sim", "--runs-dir", str(runs_dir))
+    path = tmp_path / "config.toml"
+    path.write_text(config)
+    result = sactui("--train-id", train_id, "--sim", "--headless", "--config", str(path), "--runs-dir", str(runs_dir))
     assert result.returncode == 2
-    assert f"sactui replay --train-id {train_id}" in _one_clear_line(result)
+    assert message in _one_clear_line(result)
+
+
+def test_missing_credentials_mention_sim_and_send_nothing(tiny_run_dir):
+    import os
+
+    runs_dir, train_id = tiny_run_dir
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    result = subprocess.run([SACTUI, "--train-id", train_id, "--headless", "--runs-dir", str(runs_dir)],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 5
+    line = _one_clear_line(result)
+    assert "BINANCE_TESTNET_API_KEY" in line and "--sim" in line
+
+
+@pytest.mark.parametrize("confirm", [None, "btcusdt", "ETHUSDT"])
+def test_live_without_the_exact_symbol_is_refused(tiny_run_dir, confirm):
+    runs_dir, train_id = tiny_run_dir
+    args = ["--train-id", train_id, "--live", "--headless", "--runs-dir", str(runs_dir)]
+    if confirm:
+        args += ["--confirm-live", confirm]
+    result = sactui(*args)
+    assert result.returncode == 2
+    assert "--confirm-live BTCUSDT" in _one_clear_line(result)
+
+
+def test_backtest_with_nan_candles_is_a_clear_error(tiny_run_dir, tmp_path):
+    runs_dir, train_id = tiny_run_dir
+    bad = tmp_path / "bad.csv"
+    bad.write_text("open_time_ms,open,high,low,close,volume\n0,1,2,0.5,1.5,3\n3600000,1,2,0.5,NaN,3\n")
+    result = sactui("backtest", "--train-id", train_id, "--data", str(bad), "--runs-dir", str(runs_dir))
+    assert result.returncode == 3
+    assert "line 3 has a missing or non-numeric value" in _one_clear_line(result)
+
+
+def test_backtest_writes_a_journal_and_compares_with_buy_and_hold(tiny_run_dir, candles_1h_path, tmp_path):
+    runs_dir, train_id = tiny_run_dir
+    result = sactui("backtest", "--train-id", train_id, "--data", str(candles_1h_path), "--quiet",
+                    "--runs-dir", str(runs_dir))
+    assert result.returncode == 0, result.stderr
+    assert "buy-and-hold" in result.stdout and "journal:" in result.stdout
+    journal = Path(result.stdout.split("journal: ")[1].split()[0])
+    from trader_core.journal import read_steps
+    from trader_core.step_record import JOURNAL_COLUMNS
+
+    rows = read_steps(journal)
+    assert tuple(rows[0]) == JOURNAL_COLUMNS and rows[0]["mode"] == "backtest"
+    assert len(rows) > 8000
