@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sactui replay --train-id demo
+	$(BIN)/sactui --train-id demo --sim --headless --speed 36000
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

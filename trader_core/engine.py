@@ -133,7 +133,9 @@ class TradingEngine:
         self.position: PositionState | None = None
         self._start_wallet = Decimal(0)
         self._fees_paid = Decimal(0)
-        self.snapshot = self._make_snapshot()
+        self._in_process = bool(getattr(exchange, "in_process", False))
+        self._snapshot: EngineSnapshot | None = None
+        self._dirty = True
         if hasattr(exchange, "retrier"):
             exchange.retrier._on_event = lambda kind, message: self._event("warning", kind, message)
 
@@ -146,7 +148,23 @@ class TradingEngine:
         self._publish()
 
     def _publish(self) -> None:
-        self.snapshot = self._make_snapshot()
+        self._dirty = True
+
+    @property
+    def snapshot(self) -> EngineSnapshot:
+        """The latest immutable state, built on demand (a backtest never asks)."""
+        if self._dirty or self._snapshot is None:
+            self._snapshot = self._make_snapshot()
+            self._dirty = False
+        return self._snapshot
+
+    async def _refresh(self) -> tuple[AccountState, PositionState]:
+        """Account and position: both requests in flight together on a network exchange,
+        plain sequential calls on an in-process one (no tasks to schedule)."""
+        if self._in_process:
+            return await self.exchange.account(), await self.exchange.position()
+        account, position = await asyncio.gather(self.exchange.account(), self.exchange.position())
+        return account, position
 
     def _make_snapshot(self) -> EngineSnapshot:
         stats = self.session.stats.as_dict() if self.session.stats is not None else {}
@@ -211,6 +229,12 @@ class TradingEngine:
             await self._shutdown()
 
     async def _next_candle(self) -> Candle | None:
+        if getattr(self.feed, "in_process", False):  # a replay: the next candle is always ready
+            try:
+                return await self.feed.next_closed()
+            except FeedExhausted:
+                self._event("info", "end", "no more candles")
+                return None
         getter = asyncio.ensure_future(self.feed.next_closed())
         stopper = asyncio.ensure_future(self._stop.wait())
         try:
@@ -293,7 +317,7 @@ class TradingEngine:
         started = time.perf_counter()
         # A. account and position
         try:
-            self.account, self.position = await asyncio.gather(self.exchange.account(), self.exchange.position())
+            self.account, self.position = await self._refresh()
         except (TradingHeld, CredentialsError):
             raise
         except ExchangeError as exc:
@@ -335,9 +359,7 @@ class TradingEngine:
             # G. state after the order
             if fill is not None:
                 try:
-                    self.account, self.position = await asyncio.gather(
-                        self.exchange.account(), self.exchange.position()
-                    )
+                    self.account, self.position = await self._refresh()
                 except ExchangeError as exc:
                     self._event("warning", "refresh", f"state refresh after the order failed: {exc}")
                 self.guard.observe(self.account.equity)
@@ -442,7 +464,7 @@ class TradingEngine:
                 self._event("error", "close-all", f"close-all attempt {attempt} failed: {exc}")
             await self.clock.sleep(self.settings.retries.delay_seconds)
         try:
-            self.account, self.position = await asyncio.gather(self.exchange.account(), self.exchange.position())
+            self.account, self.position = await self._refresh()
         except ExchangeError as exc:
             error = error or str(exc)
         flat = bool(result and result.flat and self.position is not None and self.position.flat)

@@ -37,6 +37,11 @@ SETTLE_TOLERANCE = 1e-9
 Arrays = Sequence[np.ndarray]
 
 
+def _maximum(a, b):
+    """Elementwise max for arrays (batch) and plain floats (one live row) alike."""
+    return np.maximum(a, b) if isinstance(a, np.ndarray) else max(a, b)
+
+
 def _ewm_settle(alpha: float) -> int:
     """Updates after which a seed's weight ``(1-alpha)**n`` is below the tolerance."""
     return math.ceil(math.log(SETTLE_TOLERANCE) / math.log(1.0 - alpha))
@@ -434,7 +439,7 @@ class BollingerBands(Indicator):
         upper, middle, lower = raw
         width = upper - lower
         # Where the close sits in the band: -0.5 at the lower band, +0.5 at the upper one.
-        position = (close - middle) / np.maximum(width, MIN_BAND_WIDTH * close)
+        position = (close - middle) / _maximum(width, MIN_BAND_WIDTH * close)
         return (position, width / middle)
 
 
@@ -541,12 +546,15 @@ class FeatureSet:
         """(rows, model features) float64 from raw values in ``raw_columns`` order."""
         values = raw.to_numpy(dtype=np.float64) if isinstance(raw, pd.DataFrame) else raw
         close = np.asarray(close, dtype=np.float64)
-        out, col = [], 0
+        out = np.empty((values.shape[0], len(self.model_columns)))
+        col = j = 0
         for ind in self.indicators:
             width = len(ind.raw_columns)
-            out.extend(ind.model(tuple(values[:, col + k] for k in range(width)), close))
+            for column in ind.model(tuple(values[:, col + k] for k in range(width)), close):
+                out[:, j] = column
+                j += 1
             col += width
-        return np.column_stack(out)
+        return out
 
     def batch(self, candles: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """Raw indicator frame and model matrix for every candle (NaN rows before warm-up)."""
@@ -575,6 +583,7 @@ class IncrementalFeatures:
         self.feature_set = feature_set
         self._streams = [ind.stream() for ind in feature_set.indicators]
         self._warmup = feature_set.warmup
+        self._transforms = [(len(ind.raw_columns), ind.model) for ind in feature_set.indicators]
         self.count = 0
 
     @property
@@ -597,5 +606,11 @@ class IncrementalFeatures:
         self.count += 1
         if not self.warm:
             return None
-        model = self.feature_set.model_matrix(np.array([raw]), np.array([c]))[0]
-        return FeatureRow(tuple(raw), model)
+        # The same model transforms as the batch path, evaluated on one row of floats
+        # (identical IEEE arithmetic, without numpy's per-call overhead on 1-element arrays).
+        model: list[float] = []
+        col = 0
+        for width, transform in self._transforms:
+            model.extend(transform(raw[col : col + width], c))
+            col += width
+        return FeatureRow(tuple(raw), np.array(model, dtype=np.float64))

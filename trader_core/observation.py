@@ -11,7 +11,6 @@ a rolling ``ObservationWindow``. Both end in ``build_observation``.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,24 +90,27 @@ def build_observation(scaled_window: np.ndarray, portfolio: PortfolioState) -> n
 
 
 class ObservationWindow:
-    """The live side's rolling window of scaled feature rows."""
+    """The live side's rolling window of scaled feature rows (a preallocated block)."""
 
     def __init__(self, scaler: FeatureScaler, window_size: int) -> None:
         self._scaler = scaler
         self.window_size = window_size
-        self._rows: deque[np.ndarray] = deque(maxlen=window_size)
+        self._block = np.zeros((window_size, scaler.n_features))
+        self._count = 0
 
     @property
     def ready(self) -> bool:
-        return len(self._rows) == self.window_size
+        return self._count >= self.window_size
 
     def push(self, model_row: np.ndarray) -> None:
-        self._rows.append(self._scaler.transform(model_row))
+        self._block[:-1] = self._block[1:]
+        self._block[-1] = self._scaler.transform(model_row)
+        self._count += 1
 
     def observation(self, portfolio: PortfolioState) -> np.ndarray:
         if not self.ready:
             raise RuntimeError(
-                f"observation window has {len(self._rows)} of {self.window_size} rows; "
+                f"observation window has {self._count} of {self.window_size} rows; "
                 "warm up with history first"
             )
-        return build_observation(np.stack(self._rows), portfolio)
+        return build_observation(self._block, portfolio)

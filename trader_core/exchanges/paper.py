@@ -42,6 +42,8 @@ _MESSAGES: dict[int, str] = {
 class PaperExchange(Exchange):
     """One symbol, one-way mode, cross margin, taker fills at the current price."""
 
+    in_process = True  # no I/O: the engine calls it without scheduling tasks
+
     def __init__(
         self, symbol: str, filters: SymbolFilters, initial_balance: Decimal, fee_rate: Decimal, leverage: int,
     ) -> None:

@@ -18,6 +18,8 @@ from ..errors import DataError, FeedExhausted
 
 
 class ReplayFeed:
+
+    in_process = True  # candles from memory: always ready, never stale
     def __init__(self, frame: pd.DataFrame, start_index: int, *, symbol: str = "", interval: str = "") -> None:
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
