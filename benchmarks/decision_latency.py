@@ -118,7 +118,7 @@ def main() -> int:
     print(summary("whole decision (live path)", decision_us))
     print(summary("  incremental feature update", feature_us))
     print(summary("  observation build", observe_us))
-    print(summary("  SAC actor forward (direct, no_grad)", predict_us))
+    print(summary("  SAC actor forward (numpy, same weights)", predict_us))
     print(summary("  SB3 model.predict (for comparison)", sb3_predict_us))
     print(summary(f"ta recompute over {RECOMPUTE_WINDOW} candles", recompute_us))
     print(summary("recompute decision (ta + observation + predict)", recompute_decision_us))

@@ -17,6 +17,7 @@ the drawdown guard) continues where the crashed process left off.
 from __future__ import annotations
 
 import csv
+import operator
 import io
 import numbers
 import os
@@ -134,6 +135,7 @@ class _CsvAppender:
         self.durable = durable
         self._fh = open(path, "a", encoding="utf-8", newline="")
         self._writer = csv.writer(self._fh, lineterminator="\n")
+        self._values = operator.attrgetter(*self.columns)  # one C call for all cells of a row
         if self._fh.tell() == 0:
             self._write(self.columns)
 
@@ -146,7 +148,7 @@ class _CsvAppender:
     def write(self, record: object) -> None:
         if self._fh.closed:
             raise JournalError(f"journal file {self.path.name} is closed; cannot record another row")
-        self._write([_fast_cell(getattr(record, name)) for name in self.columns])
+        self._write([_fast_cell(value) for value in self._values(record)])
 
     def close(self) -> None:
         if not self._fh.closed:

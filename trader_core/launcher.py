@@ -213,6 +213,8 @@ def _candles_for(run: TrainingRun, data: Path | None):
 class _ClockedReplay:
     """A replay feed that moves the backtest clock and the paper exchange's price."""
 
+    in_process = True
+
     def __init__(self, inner, clock: CandleClock, exchange, interval: str) -> None:
         from .time_utils import interval_ms
 

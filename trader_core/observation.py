@@ -71,7 +71,10 @@ class FeatureScaler:
         return int(self.mean.shape[0])
 
     def transform(self, rows: np.ndarray) -> np.ndarray:
-        return np.clip((rows - self.mean) / self.scale, -self.clip, self.clip)
+        scaled = (rows - self.mean) / self.scale
+        np.minimum(scaled, self.clip, out=scaled)  # the same result as np.clip, without its
+        np.maximum(scaled, -self.clip, out=scaled)  # per-call overhead on one live row
+        return scaled
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ class ActionMapping:
     def target_exposure(self, action: float) -> float:
         if not math.isfinite(action):
             raise ValueError(f"the model produced a non-finite action ({action}); refusing to size an order")
-        return float(np.clip(action, -1.0, 1.0)) * self.max_leverage
+        return min(1.0, max(-1.0, float(action))) * self.max_leverage
 
     def plan(
         self, action: float, equity: Decimal, price: Decimal, position_qty: Decimal,

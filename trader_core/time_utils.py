@@ -6,6 +6,7 @@ the stale-data check) uses these, so "one interval" means the same thing everywh
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 from .errors import ConfigError
@@ -61,4 +62,4 @@ def parse_date_ms(text: str) -> int:
 
 def iso_ms(ms: int) -> str:
     """Epoch ms as ``2024-01-01T00:00:00Z``, the format written in metadata and journals."""
-    return ms_to_datetime(ms).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))

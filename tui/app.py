@@ -1,0 +1,366 @@
+"""The operator console: hosts a trading session in Textual's event loop and shows it.
+
+How it hosts the engine: the session coroutine (``run_session`` for a real start,
+or any coroutine factory a test injects) runs as a Textual *worker* in the app's
+own event loop (``group="engine"``, ``exit_on_error=False``), so a crash of the
+engine leaves the console - and F9 - alive and lands in the event log.
+``run_session`` hands the engine over through ``on_engine``; from then on the
+console only reads ``engine.snapshot`` and calls ``pause``/``resume``/``flatten``/
+``stop`` (see ``engine_port``).
+
+Why a render tick and not callbacks: the engine publishes an immutable snapshot
+after every change; the console reads it on a timer (<= 4 Hz), and every pane
+redraws only what changed (the chart at most twice a second). Drawing never runs
+inside the engine's step, so a burst of candles cannot make the UI delay an order.
+
+Keys (see ``keymap``): F9 / Ctrl+F flatten from any screen (priority bindings), ``p``
+pauses, ``q`` quits (asking first when a position is open), ``?`` shows help.
+With ``--live`` a modal asks for the symbol before the session worker even starts.
+Time comes from an injected ``Clock`` so screenshots are reproducible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from typing import Any, Awaitable, Callable
+
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from trader_core.clock import Clock, SystemClock
+from trader_core.engine import EngineSnapshot
+
+from . import format as fmt
+from .engine_port import ConsoleEngine
+from .keymap import APP_BINDINGS
+from .screens.help import HelpScreen
+from .screens.live_confirm import LiveConfirmScreen
+from .screens.quit_confirm import FLATTEN, LEAVE, QuitConfirmScreen
+from .widgets.actions import ActionsTable
+from .widgets.candles import CandleChart, ChartView
+from .widgets.drawdown import DrawdownGauge, GaugeView
+from .widgets.event_log import EventLog
+from .widgets.header import HeaderView, SessionHeader, SessionIdentity
+from .widgets.position import PositionPane
+from .widgets.stats import StatsPane, StatsView
+
+Runner = Callable[[], Awaitable[Any]]
+ACTIVE = (WorkerState.PENDING, WorkerState.RUNNING)
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    """How the console ended, for the command line's exit code and final report."""
+
+    cancelled: bool = False  # --live not confirmed: nothing connected
+    error: BaseException | None = None  # the engine's crash, if it crashed
+    snapshot: EngineSnapshot | None = None  # the last state seen
+
+
+class SactuiApp(App[SessionResult]):
+    CSS_PATH = "sactui.tcss"
+    TITLE = "sactui"
+    BINDINGS = APP_BINDINGS
+    ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
+
+    def __init__(
+        self, options=None, settings=None, *, engine: ConsoleEngine | None = None, runner: Runner | None = None,
+        identity: SessionIdentity | None = None, confirm_live: str | None = None, clock: Clock | None = None,
+        refresh_hz: float = 4.0, chart_hz: float = 2.0, stop_timeout_s: float = 5.0,
+    ) -> None:
+        """Either ``options`` + ``settings`` (a real start through ``run_session``), or an
+        ``engine`` and/or a ``runner`` (a coroutine factory run as the engine worker).
+        ``confirm_live``: the symbol the operator must type before the runner starts."""
+        super().__init__()
+        if options is None and engine is None and runner is None:
+            raise ValueError("SactuiApp needs session options, an engine or a runner")
+        if refresh_hz > 4.0:
+            raise ValueError("the console renders at most 4 times a second")
+        self._options = options
+        self._settings = settings
+        self._engine: ConsoleEngine | None = engine
+        self._runner = runner
+        self._clock = clock or SystemClock()
+        self._confirm_live = confirm_live
+        self.refresh_hz = refresh_hz
+        self.chart_hz = chart_hz
+        self.stop_timeout_s = stop_timeout_s
+        if identity is None:
+            if engine is not None:
+                s = engine.snapshot
+                identity = SessionIdentity(s.mode, s.symbol, s.interval, s.train_id)
+            else:
+                identity = SessionIdentity(options.mode if options else "?", "?", "?",
+                                           options.train_id if options else "?")
+        self.identity = identity
+        self.engine_worker: Worker | None = None
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._flattening = False
+        self._shutting_down = False
+        self._seen: EngineSnapshot | None = None
+        self._seen_at = 0.0
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield SessionHeader(self.identity, id="header")
+        with Horizontal(id="top"):
+            yield CandleChart(max_hz=self.chart_hz, id="chart")
+            with Vertical(id="side"):
+                yield PositionPane(id="position")
+                yield StatsPane(id="stats")
+                yield DrawdownGauge(id="drawdown")
+        with Horizontal(id="bottom"):
+            yield ActionsTable(id="actions")
+            yield EventLog(id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        titles = {"#chart": "Candles", "#position": "Position", "#stats": "Session",
+                  "#drawdown": "Drawdown vs limit", "#actions": "Model actions", "#log": "Events & emergencies"}
+        for selector, title in titles.items():
+            self.query_one(selector).border_title = title
+        self._tick()
+        self.set_interval(1.0 / self.refresh_hz, self._tick, name="render")
+        if self._confirm_live is not None:
+            self.push_screen(LiveConfirmScreen(self._confirm_live, self.identity.train_id), self._on_live_answer)
+        else:
+            self._start_engine()
+
+    # ------------------------------------------------------------------ hosting the engine
+    @property
+    def engine(self) -> ConsoleEngine | None:
+        return self._engine
+
+    def _attach_engine(self, engine: ConsoleEngine) -> None:
+        """``run_session``'s ``on_engine``: called in this loop as soon as the engine exists."""
+        self._engine = engine
+        self.refresh_bindings()
+
+    def _start_engine(self) -> None:
+        runner = self._runner
+        if runner is None and self._options is not None:
+            from trader_core.launcher import run_session
+
+            options, settings = self._options, self._settings
+
+            def runner():
+                return run_session(options, settings, on_engine=self._attach_engine)
+        if runner is None:
+            return
+        self.engine_worker = self.run_worker(
+            runner(), name="engine", group="engine", exclusive=True, exit_on_error=False,
+            description="trading session",
+        )
+
+    def _on_live_answer(self, typed: str | None) -> None:
+        if typed is None or typed != self._confirm_live:
+            self._cancelled = True
+            self.exit(SessionResult(cancelled=True))
+            return
+        if self._options is not None:
+            self._options = replace(self._options, confirm_live=typed)
+        self._note("warning", "live", f"LIVE confirmed by typing {typed}: connecting to Binance mainnet")
+        self._start_engine()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker is not self.engine_worker:
+            return
+        if event.state == WorkerState.ERROR:
+            self._error = worker.error
+            message = f"{type(worker.error).__name__}: {worker.error}"
+            self._note("error", "engine", f"the session stopped with an error: {message} "
+                       "(the console stays open; F9 still flattens; q quits)")
+            self.notify(message, title="Engine error", severity="error", timeout=15)
+        elif event.state == WorkerState.SUCCESS:
+            state = self._engine.snapshot.state if self._engine is not None else "ended"
+            self._note("info", "session", f"the session ended ({state}); q quits")
+        self._tick()
+
+    # ------------------------------------------------------------------ rendering
+    def _snapshot(self) -> EngineSnapshot | None:
+        return self._engine.snapshot if self._engine is not None else None
+
+    def _tick(self) -> None:
+        """Read the engine's snapshot once and let every pane take what it shows."""
+        snapshot = self._snapshot()
+        mono = self._clock.monotonic()
+        if snapshot is not self._seen:  # the snapshot is cached until the engine changes it
+            self._seen, self._seen_at = snapshot, mono
+        since = max(0.0, mono - self._seen_at)
+        with self.batch_update():
+            self.query_one(SessionHeader).show(self._header_view(snapshot, since))
+            if snapshot is None:
+                return
+            self.query_one(PositionPane).show(snapshot)
+            self.query_one(DrawdownGauge).show(GaugeView(
+                snapshot.drawdown, snapshot.max_drawdown, halted=snapshot.state == "HALTED",
+                known=snapshot.account is not None,
+            ))
+            uptime = snapshot.stats.get("uptime_s")
+            self.query_one(StatsPane).show(StatsView(
+                tuple(sorted((k, v) for k, v in snapshot.stats.items() if k != "uptime_s")),
+                None if uptime is None else float(int(uptime + since)),
+            ))
+            self.query_one(ActionsTable).show(snapshot.steps)
+            self.query_one(EventLog).show(snapshot.events)
+            chart = self.query_one(CandleChart)
+            if chart.display:
+                position = snapshot.position
+                open_position = position is not None and not position.flat
+                chart.show(ChartView(
+                    snapshot.symbol, snapshot.interval, snapshot.candles, snapshot.forming,
+                    float(position.entry_price) if open_position else None,
+                    ("LONG" if position.quantity > 0 else "SHORT") if open_position else "",
+                ), mono)
+
+    def _header_view(self, snapshot: EngineSnapshot | None, since: float) -> HeaderView:
+        now = self._clock.now_ms()
+        if snapshot is None:
+            if self._error is not None:
+                state, detail = "FAILED", f"error: {self._error}"
+            elif self._confirm_live is not None and self.engine_worker is None:
+                state, detail = "WAITING", "type the symbol to confirm LIVE"
+            else:
+                state, detail = "STARTING", "connecting…"
+            return HeaderView(self.identity, state, None, None, now, detail)
+        identity = SessionIdentity(snapshot.mode, snapshot.symbol, snapshot.interval, snapshot.train_id)
+        detail = snapshot.halted_reason and f"halted: {snapshot.halted_reason}"
+        if not detail and self._error is not None:
+            detail = f"engine error: {self._error}"
+        elif not detail and snapshot.last_error:
+            detail = f"last error: {snapshot.last_error}"
+        age = None if snapshot.market_age_s is None else snapshot.market_age_s + since
+        return HeaderView(identity, snapshot.state, snapshot.connected, age, now, detail)
+
+    def _note(self, level: str, kind: str, message: str) -> None:
+        self.query_one(EventLog).note(self._clock.now_ms(), level, kind, message)
+
+    # ------------------------------------------------------------------ commands
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_pause" and self._engine is None:
+            return None  # shown greyed out until there is an engine to pause
+        return True
+
+    def action_toggle_pause(self) -> None:
+        engine = self._engine
+        if engine is None:
+            return
+        state = engine.snapshot.state
+        if state == "RUNNING":
+            engine.pause()
+        elif state == "PAUSED":
+            engine.resume()
+        else:
+            self.notify(f"the engine is {state}: nothing to pause or resume", severity="warning")
+            return
+        self._tick()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_flatten_all(self) -> None:
+        """F9: start closing everything now, whatever screen is showing."""
+        engine = self._engine
+        if engine is None:
+            self.notify("nothing to flatten: no session is connected", title="F9 flatten all", severity="warning")
+            self._note("warning", "flatten", "F9 pressed with no session connected: nothing to flatten")
+            return
+        if self._flattening:
+            self.notify("a flatten is already running", title="F9 flatten all")
+            return
+        self._flattening = True
+        self._note("warning", "flatten", "F9: flattening all (cancel orders, close the position)")
+        self.run_worker(self._flatten(engine), name="flatten", group="flatten", exit_on_error=False)
+
+    async def _flatten(self, engine: ConsoleEngine) -> bool:
+        """Await the engine's flatten and report it; True when the account is flat."""
+        self._flattening = True
+        try:
+            record = await engine.flatten()
+        except Exception as exc:  # noqa: BLE001 - reported to the operator, the console stays up
+            message = f"flatten FAILED: {type(exc).__name__}: {exc} - check the exchange"
+            self._note("emergency", "flatten", message)
+            self.notify(message, title="F9 flatten all", severity="error", timeout=20)
+            return False
+        finally:
+            self._flattening = False
+        if record.flat:
+            message = (f"FLAT: position {record.position_before} -> {record.position_after}, "
+                       f"{record.cancelled_orders} order(s) cancelled; engine PAUSED (p resumes)")
+            self._note("warning", "flatten", message)
+            self.notify(message, title="F9 flatten all", timeout=10)
+        else:
+            message = f"NOT FLAT after flatten: position {record.position_after} - check the exchange"
+            self._note("emergency", "flatten", message)
+            self.notify(message, title="F9 flatten all", severity="error", timeout=20)
+        self._tick()
+        return bool(record.flat)
+
+    async def action_quit(self) -> None:
+        """``q`` / Ctrl+Q: ask first when a position is open, then stop cleanly."""
+        if self._shutting_down or isinstance(self.screen, QuitConfirmScreen):
+            return
+        snapshot = self._snapshot()
+        position = snapshot.position if snapshot is not None else None
+        if position is not None and not position.flat:
+            side = "LONG" if position.quantity > 0 else "SHORT"
+            text = (f"{side} {fmt.quantity(abs(position.quantity))} {snapshot.symbol} · entry "
+                    f"{fmt.price(position.entry_price)} · uPnL {fmt.money(position.unrealized_pnl, signed=True)}")
+            self.push_screen(QuitConfirmScreen(text), self._on_quit_answer)
+            return
+        self._begin_shutdown(flatten=False)
+
+    def _on_quit_answer(self, choice: str | None) -> None:
+        if choice in (FLATTEN, LEAVE):
+            self._begin_shutdown(flatten=choice == FLATTEN)
+
+    def _begin_shutdown(self, flatten: bool) -> None:
+        self._shutting_down = True
+        self.run_worker(self._shutdown(flatten), name="shutdown", group="shutdown", exit_on_error=False)
+
+    async def _shutdown(self, flatten: bool) -> None:
+        engine = self._engine
+        if flatten and engine is not None:
+            if not await self._flatten(engine):
+                self._shutting_down = False
+                self.notify("not quitting: the flatten did not end flat. q again to quit anyway",
+                            severity="error", timeout=20)
+                return
+        self._note("info", "quit", "stopping the engine…")
+        if engine is not None:
+            engine.stop()
+        worker = self.engine_worker
+        if worker is not None and worker.state in ACTIVE:
+            if not await _wait(worker, self.stop_timeout_s):
+                self._note("warning", "quit", f"engine did not stop within {self.stop_timeout_s:.0f}s: cancelling")
+                worker.cancel()
+                await _wait(worker, 2.0)
+        self.exit(self.result)
+
+    @property
+    def result(self) -> SessionResult:
+        return SessionResult(cancelled=self._cancelled, error=self._error, snapshot=self._snapshot())
+
+    def on_unmount(self) -> None:
+        """Fallback for any other way out (e.g. an unhandled exit): never leave the engine running."""
+        if self._engine is not None and self.engine_worker is not None and self.engine_worker.state in ACTIVE:
+            self._engine.stop()
+
+
+async def _wait(worker: Worker, timeout: float) -> bool:
+    """Wait for a worker to finish (however it finishes); False on timeout."""
+    waiter = asyncio.ensure_future(worker.wait())
+    done, _ = await asyncio.wait({waiter}, timeout=timeout)
+    if not done:
+        waiter.cancel()
+        return False
+    waiter.exception() if not waiter.cancelled() else None  # retrieved: its failure is reported elsewhere
+    return True

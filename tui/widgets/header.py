@@ -1,0 +1,105 @@
+"""The header: which money is at stake (mode), on what, in which state, how fresh the data is.
+
+Why it is built this way: the first thing an operator must never misread is
+whether this console trades real money. LIVE is a reversed red badge that says
+"LIVE · REAL MONEY" in words (and the whole header gets a red frame), so it reads
+the same on a monochrome terminal or to a colour-blind operator. The engine state
+and the feed state are words too; the age of the last market message tells a
+silent feed from a quiet market. The clock is injected so screenshots are
+reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from .. import format as fmt
+
+MODE_BADGES = {
+    "live": (" LIVE · REAL MONEY ", "bold reverse red"),
+    "testnet": (" TESTNET ", "bold reverse yellow"),
+    "sim": (" SIM · offline ", "bold reverse green"),
+    "backtest": (" BACKTEST ", "bold reverse blue"),
+}
+STATE_STYLES = {
+    "RUNNING": "bold green",
+    "PAUSED": "bold reverse yellow",
+    "REDUCING": "bold reverse magenta",
+    "HALTED": "bold reverse red",
+    "FAILED": "bold reverse red",
+    "STOPPED": "bold",
+    "STARTING": "bold cyan",
+}
+
+
+@dataclass(frozen=True)
+class SessionIdentity:
+    """What the header can say before an engine exists (e.g. while --live awaits confirmation)."""
+
+    mode: str
+    symbol: str
+    interval: str
+    train_id: str
+
+
+@dataclass(frozen=True)
+class HeaderView:
+    identity: SessionIdentity
+    state: str
+    connected: bool | None  # None: no engine yet
+    market_age_s: float | None
+    now_ms: int
+    detail: str = ""  # halted reason / last error / what the console is waiting for
+
+
+def header_text(view: HeaderView) -> Table:
+    ident = view.identity
+    badge, badge_style = MODE_BADGES.get(ident.mode, (f" {ident.mode.upper()} ", "bold reverse"))
+    left = Text(no_wrap=True, overflow="ellipsis")
+    left.append(badge, style=badge_style)
+    left.append(f" {ident.symbol} {ident.interval} ", style="bold")
+    left.append("│ state ")
+    left.append(f" {view.state} " if view.state != "RUNNING" else view.state, style=STATE_STYLES.get(view.state, "bold"))
+    left.append(" │ feed ")
+    if view.connected is None:
+        left.append("not connected yet")
+    elif view.connected:
+        left.append("up", style="green")
+        left.append(f", last msg {fmt.age(view.market_age_s)} ago" if view.market_age_s is not None else ", no message yet")
+    else:
+        left.append(" DOWN ", style="bold reverse red")
+        if view.market_age_s is not None:
+            left.append(f" last msg {fmt.age(view.market_age_s)} ago")
+    right = Text(f"{fmt.clock_text(view.now_ms)} UTC", no_wrap=True)
+    second = Text(no_wrap=True, overflow="ellipsis")
+    second.append("run ", style="dim")
+    second.append(ident.train_id)
+    if view.detail:
+        second.append("  │ ")
+        second.append(view.detail, style="bold")
+    grid = Table.grid(expand=True)
+    grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_row(left, right)
+    grid.add_row(second, Text(""))
+    return grid
+
+
+class SessionHeader(Static):
+    """Two lines at the top; re-rendered only when what it shows changed."""
+
+    def __init__(self, identity: SessionIdentity, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._view: HeaderView | None = None
+        self.set_class(identity.mode == "live", "-live")
+
+    def show(self, view: HeaderView) -> None:
+        if view == self._view:
+            return
+        self._view = view
+        self.set_class(view.identity.mode == "live", "-live")
+        self.update(header_text(view))
