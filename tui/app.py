@@ -137,7 +137,7 @@ class SactuiApp(App[SessionResult]):
     def engine(self) -> ConsoleEngine | None:
         return self._engine
 
-    def _attach_engine(self, engine: ConsoleEngine) -> None:
+    def attach_engine(self, engine: ConsoleEngine) -> None:
         """``run_session``'s ``on_engine``: called in this loop as soon as the engine exists."""
         self._engine = engine
         self.refresh_bindings()
@@ -150,7 +150,7 @@ class SactuiApp(App[SessionResult]):
             options, settings = self._options, self._settings
 
             def runner():
-                return run_session(options, settings, on_engine=self._attach_engine)
+                return run_session(options, settings, on_engine=self.attach_engine)
         if runner is None:
             return
         self.engine_worker = self.run_worker(
@@ -202,6 +202,8 @@ class SactuiApp(App[SessionResult]):
             self.query_one(DrawdownGauge).show(GaugeView(
                 snapshot.drawdown, snapshot.max_drawdown, halted=snapshot.state == "HALTED",
                 known=snapshot.account is not None,
+                equity=float(snapshot.account.equity) if snapshot.account is not None else None,
+                peak_equity=snapshot.peak_equity,
             ))
             uptime = snapshot.stats.get("uptime_s")
             self.query_one(StatsPane).show(StatsView(
@@ -324,9 +326,9 @@ class SactuiApp(App[SessionResult]):
 
     def _begin_shutdown(self, flatten: bool) -> None:
         self._shutting_down = True
-        self.run_worker(self._shutdown(flatten), name="shutdown", group="shutdown", exit_on_error=False)
+        self.run_worker(self._stop_session(flatten), name="shutdown", group="shutdown", exit_on_error=False)
 
-    async def _shutdown(self, flatten: bool) -> None:
+    async def _stop_session(self, flatten: bool) -> None:
         engine = self._engine
         if flatten and engine is not None:
             if not await self._flatten(engine):

@@ -171,7 +171,7 @@ def cmd_session(argv: list[str]) -> int:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--sim", action="store_true", help="offline: the loopback exchange replaying real candles")
     mode.add_argument("--live", action="store_true", help="mainnet (real money); asks for confirmation")
-    p.add_argument("--headless", action="store_true", help="plain log lines, no terminal UI")
+    p.add_argument("--headless", action="store_true", help="plain log lines, no terminal UI (default: the console)")
     p.add_argument("--max-candles", type=int, help="stop after this many steps")
     p.add_argument("--speed", type=float, default=3600.0, help="--sim replay speed, x real time (default 3600)")
     p.add_argument("--data", help="--sim: replay this candle file instead of the run's bundled candles")
@@ -196,17 +196,49 @@ def cmd_session(argv: list[str]) -> int:
     )
     from trader_core.runs import TrainingRun
 
-    TrainingRun.load(args.train_id, _runs_dir(args))  # a bad id says so before anything else
+    run = TrainingRun.load(args.train_id, _runs_dir(args))  # a bad id says so before anything else
     if not args.headless:
-        raise ConfigError(
-            "the terminal console is not built yet; run with --headless "
-            f"(e.g. 'sactui --train-id {args.train_id} --sim --headless')"
-        )
+        return _run_console(options, settings, run)
     import asyncio
 
     from trader_core.headless import run_headless
 
     return asyncio.run(run_headless(options, settings, quiet_steps=args.quiet))
+
+
+def _run_console(options, settings, run) -> int:
+    """The Textual console (the only place the command line imports Textual).
+
+    ``--live`` is confirmed inside the console by typing the symbol before anything
+    connects; a crash of the engine is shown there and, after quitting, mapped to the
+    same message and exit code as a headless run."""
+    from tui.app import SactuiApp
+    from tui.widgets.header import SessionIdentity
+
+    identity = SessionIdentity(options.mode, run.symbol, run.interval, run.train_id)
+    app = SactuiApp(options, settings, identity=identity,
+                    confirm_live=run.symbol if options.mode == "live" else None)
+    result = app.run()
+    if result is None:
+        return 0
+    if result.cancelled:
+        _say("live session cancelled: nothing connected, no order sent")
+        return 0
+    if result.error is not None:
+        raise result.error
+    snapshot = result.snapshot
+    if snapshot is not None:
+        stats = snapshot.stats
+        if stats:
+            _say(f"session: {stats.get('steps', 0)} steps, {stats.get('trades', 0)} trades, "
+                 f"fees {stats.get('fees', 0.0):.4f}, PnL {stats.get('pnl', 0.0):+.2f}, "
+                 f"max drawdown {stats.get('max_drawdown', 0.0):.2%}")
+        if snapshot.position is not None and not snapshot.position.flat:
+            _say(f"position left open: {snapshot.position.quantity} {snapshot.symbol}")
+        if snapshot.state == "HALTED":
+            print(f"HALTED: {snapshot.halted_reason}", file=sys.stderr)
+            return 7
+    return 0
 
 
 def cmd_backtest(argv: list[str]) -> int:

@@ -6,13 +6,12 @@ filters and drawdown stop), so the comparison is about decisions, not accounting
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
 
-from ..time_utils import periods_per_year
+from ..metrics import RunningMetrics
 from .env import TradingEnv
 
 
@@ -33,14 +32,10 @@ class Metrics:
 
 def equity_metrics(equity: np.ndarray, interval: str) -> tuple[float, float, float]:
     """(total return, annualised Sharpe, max drawdown) of an equity curve."""
-    equity = np.asarray(equity, dtype=np.float64)
-    total = float(equity[-1] / equity[0] - 1.0)
-    logret = np.diff(np.log(np.maximum(equity, 1e-12)))
-    std = float(logret.std()) if len(logret) > 1 else 0.0
-    sharpe = float(logret.mean() / std * math.sqrt(periods_per_year(interval))) if std > 0 else 0.0
-    peak = np.maximum.accumulate(equity)
-    max_dd = float((1.0 - equity / peak).max())
-    return total, sharpe, max_dd
+    metrics = RunningMetrics()
+    for value in equity:
+        metrics.update(float(value))
+    return metrics.total_return, metrics.sharpe(interval), metrics.max_drawdown
 
 
 def run_policy(env: TradingEnv, act: Callable[[np.ndarray], float]) -> tuple[Metrics, list[dict]]:

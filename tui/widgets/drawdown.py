@@ -39,9 +39,11 @@ class GaugeView:
     max_drawdown: float
     halted: bool = False
     known: bool = True  # False until the engine has an account
+    equity: float | None = None
+    peak_equity: float = 0.0
 
 
-def gauge_text(view: GaugeView, width: int) -> Text:
+def gauge_text(view: GaugeView, width: int, lines: int = 1) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     if not view.known:
         text.append("drawdown - (no account yet)", style="dim")
@@ -61,13 +63,17 @@ def gauge_text(view: GaugeView, width: int) -> Text:
         text.append("▏")
     text.append(tail)
     text.append(f" {word} ", style=LEVEL_STYLES[word])
+    if lines >= 2 and view.equity is not None and view.peak_equity > 0:
+        stop = view.peak_equity * (1 - view.max_drawdown)
+        text.append(f"\nequity {fmt.money(view.equity)} · peak {fmt.money(view.peak_equity)} · "
+                    f"stop < {fmt.money(stop)}", style="dim")
     return text
 
 
 class DrawdownGauge(Widget):
-    """One line; the bar stretches to the pane's width."""
+    """The bar stretches to the pane's width; a second line (when there is room) says where the stop is."""
 
-    DEFAULT_CSS = "DrawdownGauge { height: 1; }"
+    DEFAULT_CSS = "DrawdownGauge { height: 1; }"  # the app's stylesheet gives it a second line when wide
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -87,4 +93,4 @@ class DrawdownGauge(Widget):
         return level(v.drawdown, v.max_drawdown, v.halted) if v.known else "-"
 
     def render(self) -> Text:
-        return gauge_text(self._view, self.content_size.width or 60)
+        return gauge_text(self._view, self.content_size.width or 60, self.content_size.height or 1)

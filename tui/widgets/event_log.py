@@ -35,7 +35,7 @@ def event_line(time_ms: int, level: str, kind: str, message: str) -> Text:
 
 class EventLog(RichLog):
     def __init__(self, **kwargs) -> None:
-        super().__init__(max_lines=MAX_LINES, wrap=True, markup=False, highlight=False, **kwargs)
+        super().__init__(max_lines=MAX_LINES, min_width=20, wrap=True, markup=False, highlight=False, **kwargs)
         self._last: EngineEvent | None = None
         self.plain_lines: list[str] = []  # what was written, for tests and for copying out
 

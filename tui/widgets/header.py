@@ -62,18 +62,18 @@ def header_text(view: HeaderView) -> Table:
     left = Text(no_wrap=True, overflow="ellipsis")
     left.append(badge, style=badge_style)
     left.append(f" {ident.symbol} {ident.interval} ", style="bold")
-    left.append("│ state ")
+    left.append("│ ")
     left.append(f" {view.state} " if view.state != "RUNNING" else view.state, style=STATE_STYLES.get(view.state, "bold"))
     left.append(" │ feed ")
     if view.connected is None:
         left.append("not connected yet")
     elif view.connected:
         left.append("up", style="green")
-        left.append(f", last msg {fmt.age(view.market_age_s)} ago" if view.market_age_s is not None else ", no message yet")
+        left.append(f", {fmt.age(view.market_age_s)} ago" if view.market_age_s is not None else ", no message yet")
     else:
         left.append(" DOWN ", style="bold reverse red")
         if view.market_age_s is not None:
-            left.append(f" last msg {fmt.age(view.market_age_s)} ago")
+            left.append(f" last message {fmt.age(view.market_age_s)} ago")
     right = Text(f"{fmt.clock_text(view.now_ms)} UTC", no_wrap=True)
     second = Text(no_wrap=True, overflow="ellipsis")
     second.append("run ", style="dim")

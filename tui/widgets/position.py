@@ -20,10 +20,10 @@ _UNSET = object()
 
 
 def position_table(snapshot: EngineSnapshot | None) -> Table:
-    grid = Table.grid(padding=(0, 1), expand=True)
+    grid = Table.grid(padding=(0, 1))
     for _ in range(2):
         grid.add_column(style="dim", no_wrap=True)
-        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        grid.add_column(no_wrap=True, overflow="ellipsis", min_width=9)
     position = snapshot.position if snapshot is not None else None
     if position is None:
         grid.add_row("Side", "-", "Size", "-")

@@ -30,10 +30,10 @@ def stats_table(view: StatsView | None) -> Table:
     if pnl is not None and start:
         pnl_text = Text(f"{fmt.money(pnl, signed=True)} ({fmt.pct(pnl / start, signed=True)})",
                         style="green" if pnl > 0 else "red" if pnl < 0 else "")
-    grid = Table.grid(padding=(0, 1), expand=True)
+    grid = Table.grid(padding=(0, 1))
     for _ in range(2):
         grid.add_column(style="dim", no_wrap=True)
-        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        grid.add_column(no_wrap=True, overflow="ellipsis", min_width=9)
     grid.add_row("Equity", fmt.money(stats.get("equity")) if stats else "-", "PnL", pnl_text)
     grid.add_row("Realized", fmt.money(stats.get("realized_pnl"), signed=True) if stats else "-",
                  "Fees", fmt.money(stats.get("fees"), digits=4) if stats else "-")

@@ -1,0 +1,194 @@
+"""The console driven by keys (Textual's Pilot) while it hosts a REAL engine.
+
+The engine, the python-binance connector and the kline feed talk to the loopback
+simulator; the console runs ``engine.run()`` as its worker. The assertions read
+what the operator would: the screen, the exchange's position and the journal's
+emergencies file.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal as D
+
+from textual.widgets import Input
+
+from trader_core.journal import read_emergencies
+from tui.app import SactuiApp
+from tui.screens.help import HelpScreen
+from tui.screens.live_confirm import LiveConfirmScreen
+from tui.screens.quit_confirm import QuitConfirmScreen
+from tui.widgets.event_log import EventLog
+from tui.widgets.header import SessionIdentity
+from tui_support import hosted, open_position, screen_text, wait_until
+
+SIZE = (120, 40)
+
+
+def log_lines(app) -> list[str]:
+    return app.query_one(EventLog).plain_lines
+
+
+async def test_f9_with_the_live_modal_open_flattens_at_once(harness):
+    h = harness(adopt=True)
+    await open_position(h, D("0.2"))
+    app = SactuiApp(engine=h.engine, runner=h.engine.run)
+    async with app.run_test(size=SIZE) as pilot:
+        await hosted(app, h)
+        await h.step(2)
+        before = h.engine.snapshot.position.quantity
+        assert before != 0
+        app.push_screen(LiveConfirmScreen("BTCUSDT"))
+        await pilot.pause()
+        app.screen.query_one("#symbol", Input).focus()
+        await pilot.press("B", "T")  # the field has the focus and takes printable keys...
+        await pilot.press("f9")  # ...but F9 is a priority binding: it acts anyway
+        await wait_until(lambda: h.engine.snapshot.position.flat, what="the position to be flat")
+        await wait_until(lambda: any("FLAT:" in line for line in log_lines(app)), what="the flatten report")
+        assert isinstance(app.screen, LiveConfirmScreen)  # the dialog is untouched
+        assert app.screen.query_one("#symbol", Input).value == "BT"
+        assert h.engine.snapshot.state == "PAUSED"
+        assert (await h.exchange.position()).flat
+        rows = read_emergencies(h.session.journal.emergencies_path)
+        assert [r["trigger"] for r in rows] == ["operator_flatten"]
+        assert rows[0]["flat"] == "true" and rows[0]["position_after"] == "0" and D(rows[0]["position_before"]) == before
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "PAUSED" in screen_text(app).splitlines()[0]
+
+
+async def test_p_toggles_paused_and_running(harness):
+    h = harness()
+    app = SactuiApp(engine=h.engine, runner=h.engine.run)
+    async with app.run_test(size=SIZE) as pilot:
+        await hosted(app, h)
+        await h.step(1)
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        assert h.engine.snapshot.state == "PAUSED"
+        assert " PAUSED " in screen_text(app).splitlines()[0]
+        await h.step(2)  # data keeps flowing while paused
+        assert h.engine.snapshot.steps[-1].order_status in ("SKIPPED:paused", "SKIPPED:deadband", "SKIPPED:on_target")
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        assert h.engine.snapshot.state == "RUNNING"
+        assert "RUNNING" in screen_text(app).splitlines()[0]
+        assert any("paused:" in line for line in log_lines(app)) and any("resumed" in line for line in log_lines(app))
+
+
+async def test_q_with_an_open_position_asks_then_flattens_and_stops_cleanly(harness):
+    h = harness(adopt=True)
+    await open_position(h, D("-0.1"))
+    app = SactuiApp(engine=h.engine, runner=h.engine.run)
+    async with app.run_test(size=SIZE) as pilot:
+        await hosted(app, h)
+        await h.step(1)
+        await pilot.press("q")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, QuitConfirmScreen)
+        assert app.screen.focused is not None and app.screen.focused.id == "stay"
+        print(screen_text(app)); assert "A position is open" in screen_text(app) and "SHORT 0.1 BTCUSDT" in screen_text(app)
+        await pilot.press("escape")  # stay: nothing happens
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, QuitConfirmScreen) and app.return_value is None
+        assert h.engine.state == "RUNNING"
+        await pilot.press("q")
+        await pilot.pause(0.2)
+        started = time.monotonic()
+        await pilot.press("f")  # flatten, then quit
+        await wait_until(lambda: app.return_value is not None, timeout=8, what="the app to exit")
+        assert time.monotonic() - started < 5
+    assert h.engine.state == "STOPPED" and (await h.exchange.position()).flat if h.exchange.client else True
+    rows = read_emergencies(h.session.journal.emergencies_path)
+    assert [r["trigger"] for r in rows] == ["operator_flatten"] and rows[0]["flat"] == "true"
+    assert app.return_value.error is None and not app.return_value.cancelled
+
+
+async def test_q_when_flat_quits_without_asking(harness):
+    h = harness()
+    app = SactuiApp(engine=h.engine, runner=h.engine.run)
+    async with app.run_test(size=SIZE) as pilot:
+        await hosted(app, h)
+        await pilot.press("q")
+        await wait_until(lambda: app.return_value is not None, timeout=8, what="the app to exit")
+    assert h.engine.state == "STOPPED"
+
+
+def live_app(h, runner_calls):
+    async def runner():
+        runner_calls.append(True)
+        app.attach_engine(h.engine)  # what run_session's on_engine does
+        await h.engine.run()
+
+    app = SactuiApp(runner=runner, confirm_live="BTCUSDT",
+                    identity=SessionIdentity("live", "BTCUSDT", "1h", h.engine.training_run.train_id))
+    return app
+
+
+async def test_live_modal_refuses_anything_but_the_exact_symbol_then_accepts_it(harness, sim):
+    h = harness(mode="live")
+    calls = []
+    app = live_app(h, calls)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, LiveConfirmScreen)
+        assert app.screen.focused.id == "cancel"  # Enter would cancel
+        assert "LIVE · REAL MONEY" in screen_text(app).splitlines()[0]
+        field = app.screen.query_one("#symbol", Input)
+        for wrong in ("btcusdt", "BTCUSD", "ETHUSDT", " BTCUSDT"):
+            field.focus()
+            field.value = ""
+            await pilot.press(*["space" if ch == " " else ch for ch in wrong])
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, LiveConfirmScreen), wrong
+            assert "REFUSED" in screen_text(app), wrong
+        assert calls == [] and app.engine_worker is None  # nothing started...
+        assert not h.feed.connected and h.exchange.client is None  # ...nothing connected
+        assert sim.orders_received == []
+        field.focus()
+        await pilot.press(*"BTCUSDT")
+        await pilot.press("tab", "tab", "enter")  # to "Connect LIVE" past Cancel, and press it
+        await pilot.pause()
+        assert not isinstance(app.screen, LiveConfirmScreen)
+        await hosted(app, h)
+        assert calls == [True] and h.engine.snapshot.mode == "live" and h.engine.state == "RUNNING"
+        assert any("LIVE confirmed" in line for line in log_lines(app))
+
+
+async def test_live_modal_cancel_exits_without_connecting(harness, sim):
+    h = harness(mode="live")
+    calls = []
+    app = live_app(h, calls)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, LiveConfirmScreen)
+        await pilot.press("enter")  # Cancel has the focus
+        await wait_until(lambda: app.return_value is not None, what="the app to exit")
+    assert app.return_value.cancelled
+    assert calls == [] and app.engine_worker is None
+    assert h.engine.state == "STARTING" and h.exchange.client is None and not h.feed.connected
+    assert sim.orders_received == []
+
+
+async def test_an_engine_error_reaches_the_log_and_the_console_stays_usable(harness):
+    h = harness(adopt=False)
+    await open_position(h, D("0.05"))  # unknown to the session: the engine refuses to trade
+    app = SactuiApp(engine=h.engine, runner=h.engine.run)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: app.engine_worker is not None and app.engine_worker.is_finished,
+                         what="the engine to fail")
+        await pilot.pause(0.3)
+        errors = [line for line in log_lines(app) if "the session stopped with an error" in line]
+        assert errors and "ReconciliationError" in errors[0] and "refusing to trade" in errors[0]
+        assert "ReconciliationError" in screen_text(app)
+        await pilot.press("question_mark")  # still responsive
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("f9")  # and F9 still acts (here: the position the engine refused)
+        await wait_until(lambda: any(("FLAT:" in line or "flatten FAILED" in line or "NOT FLAT" in line)
+                                     for line in log_lines(app)), what="the flatten report")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape", "q")
+        await wait_until(lambda: app.return_value is not None, what="the app to exit")
+    assert type(app.return_value.error).__name__ == "ReconciliationError"
