@@ -159,3 +159,19 @@ async def test_duplicate_close_is_delivered_once(sim, rest):
     assert await feed.next_closed() == nxt
     assert feed._queue.empty() and feed.last_open_time == nxt.open_time
     assert history[-1].open_time < nxt.open_time
+
+
+async def test_nan_in_a_streamed_candle_is_reported_and_recovered_by_backfill(sim, rest):
+    events = []
+    feed = make_feed(sim, rest, events=events)
+    await feed.history(HISTORY)
+    nxt, after = expected(sim, sim.start_index, sim.start_index + 2)
+    bad = {"e": "kline", "k": {"t": nxt.open_time, "o": str(nxt.open), "h": str(nxt.high), "l": str(nxt.low),
+                               "c": "NaN", "v": str(nxt.volume), "x": True}}
+    await feed._handle(json.dumps(bad))
+    assert feed.malformed_messages == 1 and "malformed" in events and feed._queue.empty()
+    await sim.step(2)  # the exchange has both candles; the next good close reveals the gap
+    good = {"e": "kline", "k": {"t": after.open_time, "o": str(after.open), "h": str(after.high),
+                                "l": str(after.low), "c": str(after.close), "v": str(after.volume), "x": True}}
+    await feed._handle(json.dumps(good))
+    assert [await feed.next_closed(), await feed.next_closed()] == [nxt, after]
