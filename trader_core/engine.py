@@ -35,11 +35,11 @@ from .candles import Candle
 from .clock import Clock, SystemClock
 from .decision import DecisionPipeline
 from .errors import (
-    CredentialsError, ExchangeError, FeedExhausted, OrderOutcomeUnknown, OrderRejected, SactuiError,
-    TradingHeld,
+    CredentialsError, ExchangeError, FeedExhausted, JournalError, OrderOutcomeUnknown, OrderRejected,
+    SactuiError, TradingHeld,
 )
 from .exchanges.base import AccountState, Exchange, PositionState, make_client_order_id
-from .journal import EmergencyRecord, read_steps
+from .journal import EmergencyRecord, Journal, read_steps
 from .latch import write_latch
 from .observation import PortfolioState
 from .reconcile import reconcile
@@ -64,6 +64,7 @@ class EngineEvent:
     level: str  # info, warning, error, emergency
     kind: str
     message: str
+    seq: int = 0  # increasing per engine: a UI finds new events by it
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class EngineSnapshot:
     stats: dict
     halted_reason: str = ""
     last_error: str = ""
+    journal_path: str = ""
 
 
 @dataclass
@@ -136,12 +138,15 @@ class TradingEngine:
         self._in_process = bool(getattr(exchange, "in_process", False))
         self._snapshot: EngineSnapshot | None = None
         self._dirty = True
+        self._built_at = 0.0
+        self._event_seq = 0
         if hasattr(exchange, "retrier"):
             exchange.retrier._on_event = lambda kind, message: self._event("warning", kind, message)
 
     # ------------------------------------------------------------------ events & snapshot
     def _event(self, level: str, kind: str, message: str) -> None:
-        event = EngineEvent(self.clock.now_ms(), level, kind, message)
+        self._event_seq += 1
+        event = EngineEvent(self.clock.now_ms(), level, kind, message, self._event_seq)
         self._events.append(event)
         if self._on_event is not None:
             self._on_event(event)
@@ -152,10 +157,13 @@ class TradingEngine:
 
     @property
     def snapshot(self) -> EngineSnapshot:
-        """The latest immutable state, built on demand (a backtest never asks)."""
-        if self._dirty or self._snapshot is None:
+        """The latest immutable state, built on demand (a backtest never asks); rebuilt at
+        least every 250 ms while someone watches, so message age and the forming candle move."""
+        now = time.monotonic()
+        if self._dirty or self._snapshot is None or now - self._built_at > 0.25:
             self._snapshot = self._make_snapshot()
             self._dirty = False
+            self._built_at = now
         return self._snapshot
 
     async def _refresh(self) -> tuple[AccountState, PositionState]:
@@ -179,7 +187,7 @@ class TradingEngine:
             steps=tuple(self._steps), events=tuple(self._events), position=self.position,
             account=self.account, peak_equity=peak, drawdown=drawdown,
             max_drawdown=self.settings.risk.max_drawdown, stats=stats, halted_reason=self.halted_reason,
-            last_error=self.last_error,
+            last_error=self.last_error, journal_path=str(self.session.journal.steps_path),
         )
 
     # ------------------------------------------------------------------ commands
@@ -194,10 +202,23 @@ class TradingEngine:
             self._event("info", "resume", "resumed")
 
     async def flatten(self) -> EmergencyRecord:
-        """Operator's flatten: cancel everything, close the position, stay paused."""
+        """Operator's flatten: cancel everything, close the position, stay paused.
+
+        Works after the session ended too (a crash, a stop): the connection is reopened
+        for the flatten and closed again - F9 must never be a no-op.
+        """
         async with self._lock:
-            record = await self._close_everything("operator_flatten", "operator asked to flatten all")
-            if self.state != HALTED:
+            reopened = False
+            if getattr(self.exchange, "client", True) is None:
+                self._event("warning", "flatten", "session not connected; reconnecting to flatten")
+                await self.exchange.connect()
+                reopened = True
+            try:
+                record = await self._close_everything("operator_flatten", "operator asked to flatten all")
+            finally:
+                if reopened:
+                    await self.exchange.close()
+            if self.state not in (HALTED, STOPPED):
                 self.state = PAUSED
             self._publish()
             return record
@@ -478,12 +499,24 @@ class TradingEngine:
             close_orders=";".join(o.client_order_id for o in result.orders) if result else "",
             flat=flat, state_after=HALTED if trigger != "operator_flatten" else PAUSED, mode=self.mode,
         )
-        await asyncio.to_thread(self.session.journal.write_emergency, record)
+        await asyncio.to_thread(self._write_emergency, record)
         level = "emergency" if not flat else "warning"
         self._event(level, "flat" if flat else "not-flat",
                     "position is flat" if flat else f"position NOT flat after close-all: {record.position_after}")
         self.state = previous if previous != REDUCING else PAUSED
         return record
+
+    def _write_emergency(self, record: EmergencyRecord) -> None:
+        """The emergency row goes to the session's file, reopened if the session already ended."""
+        try:
+            self.session.journal.write_emergency(record)
+        except JournalError:
+            journal = self.session.journal
+            reopened = Journal.resume(journal.steps_path, journal.emergencies_path)
+            try:
+                reopened.write_emergency(record)
+            finally:
+                reopened.close()
 
     def _now_dt(self):
         from datetime import datetime, timezone

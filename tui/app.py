@@ -10,8 +10,10 @@ console only reads ``engine.snapshot`` and calls ``pause``/``resume``/``flatten`
 
 Why a render tick and not callbacks: the engine publishes an immutable snapshot
 after every change; the console reads it on a timer (<= 4 Hz), and every pane
-redraws only what changed (the chart at most twice a second). Drawing never runs
-inside the engine's step, so a burst of candles cannot make the UI delay an order.
+redraws only what changed (the chart at most twice a second). UI and engine share
+one event loop, so drawing time is time the engine waits: a tick costs a few
+milliseconds, a chart figure (60 candles, 160x48) about 16 ms, and a burst of
+candles never multiplies either.
 
 Keys (see ``keymap``): F9 / Ctrl+F flatten from any screen (priority bindings), ``p``
 pauses, ``q`` quits (asking first when a position is open), ``?`` shows help.
@@ -108,23 +110,32 @@ class SactuiApp(App[SessionResult]):
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
-        yield SessionHeader(self.identity, id="header")
+        # The panes are kept as attributes: ``query_one`` searches the *active* screen,
+        # which is a modal whenever one is open, and rendering must go on behind it.
+        self.header = SessionHeader(self.identity, id="header")
+        self.chart = CandleChart(max_hz=self.chart_hz, id="chart")
+        self.position_pane = PositionPane(id="position")
+        self.stats_pane = StatsPane(id="stats")
+        self.gauge = DrawdownGauge(id="drawdown")
+        self.actions_table = ActionsTable(id="actions")
+        self.event_log = EventLog(id="log")
+        yield self.header
         with Horizontal(id="top"):
-            yield CandleChart(max_hz=self.chart_hz, id="chart")
+            yield self.chart
             with Vertical(id="side"):
-                yield PositionPane(id="position")
-                yield StatsPane(id="stats")
-                yield DrawdownGauge(id="drawdown")
+                yield self.position_pane
+                yield self.stats_pane
+                yield self.gauge
         with Horizontal(id="bottom"):
-            yield ActionsTable(id="actions")
-            yield EventLog(id="log")
+            yield self.actions_table
+            yield self.event_log
         yield Footer()
 
     def on_mount(self) -> None:
         titles = {"#chart": "Candles", "#position": "Position", "#stats": "Session",
                   "#drawdown": "Drawdown vs limit", "#actions": "Model actions", "#log": "Events & emergencies"}
         for selector, title in titles.items():
-            self.query_one(selector).border_title = title
+            self.screen.query_one(selector).border_title = title
         self._tick()
         self.set_interval(1.0 / self.refresh_hz, self._tick, name="render")
         if self._confirm_live is not None:
@@ -172,6 +183,7 @@ class SactuiApp(App[SessionResult]):
         worker = event.worker
         if worker is not self.engine_worker:
             return
+        self._tick()  # the engine's own last events first, then the console's account of it
         if event.state == WorkerState.ERROR:
             self._error = worker.error
             message = f"{type(worker.error).__name__}: {worker.error}"
@@ -179,8 +191,11 @@ class SactuiApp(App[SessionResult]):
                        "(the console stays open; F9 still flattens; q quits)")
             self.notify(message, title="Engine error", severity="error", timeout=15)
         elif event.state == WorkerState.SUCCESS:
-            state = self._engine.snapshot.state if self._engine is not None else "ended"
+            snapshot = self._snapshot()
+            state = snapshot.state if snapshot is not None else "ended"
             self._note("info", "session", f"the session ended ({state}); q quits")
+            if snapshot is not None and snapshot.state == "HALTED":
+                self.notify(snapshot.halted_reason, title="HALTED", severity="error", timeout=60)
         self._tick()
 
     # ------------------------------------------------------------------ rendering
@@ -195,24 +210,26 @@ class SactuiApp(App[SessionResult]):
             self._seen, self._seen_at = snapshot, mono
         since = max(0.0, mono - self._seen_at)
         with self.batch_update():
-            self.query_one(SessionHeader).show(self._header_view(snapshot, since))
+            self.header.show(self._header_view(snapshot, since))
             if snapshot is None:
                 return
-            self.query_one(PositionPane).show(snapshot)
-            self.query_one(DrawdownGauge).show(GaugeView(
+            self.position_pane.show(snapshot)
+            self.gauge.show(GaugeView(
                 snapshot.drawdown, snapshot.max_drawdown, halted=snapshot.state == "HALTED",
                 known=snapshot.account is not None,
                 equity=float(snapshot.account.equity) if snapshot.account is not None else None,
                 peak_equity=snapshot.peak_equity,
             ))
             uptime = snapshot.stats.get("uptime_s")
-            self.query_one(StatsPane).show(StatsView(
+            self.stats_pane.show(StatsView(
                 tuple(sorted((k, v) for k, v in snapshot.stats.items() if k != "uptime_s")),
                 None if uptime is None else float(int(uptime + since)),
             ))
-            self.query_one(ActionsTable).show(snapshot.steps)
-            self.query_one(EventLog).show(snapshot.events)
-            chart = self.query_one(CandleChart)
+            self.actions_table.show(snapshot.steps)
+            for event in self.event_log.show(snapshot.events):
+                if event.level == "emergency":  # also a toast: it must not scroll by unseen
+                    self.notify(event.message, title=f"EMERGENCY: {event.kind}", severity="error", timeout=30)
+            chart = self.chart
             if chart.display:
                 position = snapshot.position
                 open_position = position is not None and not position.flat
@@ -242,7 +259,7 @@ class SactuiApp(App[SessionResult]):
         return HeaderView(identity, snapshot.state, snapshot.connected, age, now, detail)
 
     def _note(self, level: str, kind: str, message: str) -> None:
-        self.query_one(EventLog).note(self._clock.now_ms(), level, kind, message)
+        self.event_log.note(self._clock.now_ms(), level, kind, message)
 
     # ------------------------------------------------------------------ commands
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -333,7 +350,7 @@ class SactuiApp(App[SessionResult]):
         if flatten and engine is not None:
             if not await self._flatten(engine):
                 self._shutting_down = False
-                self.notify("not quitting: the flatten did not end flat. q again to quit anyway",
+                self.notify("not quitting: the flatten did not end flat. q then l quits leaving it open",
                             severity="error", timeout=20)
                 return
         self._note("info", "quit", "stopping the engine…")

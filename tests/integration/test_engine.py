@@ -142,3 +142,17 @@ async def test_backfilled_candles_update_features_but_are_not_acted_on(sim, tiny
     for row in rows[2:5]:
         assert row["order_status"] in ("SKIPPED:stale", "SKIPPED:deadband", "SKIPPED:on_target"), row
     assert h.feed.backfilled == 3
+
+
+async def test_flatten_still_works_after_the_session_ended(sim, tiny_run, tmp_path):
+    h = EngineHarness(sim, tiny_run, tmp_path / "p", settings(adopt=True))
+    await open_position(h, D("0.05"))
+    await h.start()
+    await h.step(1)
+    await h.stop()  # the session is over and its connection closed
+    assert h.exchange.client is None
+    record = await h.engine.flatten()
+    assert record.flat and record.position_after == "0"
+    assert h.exchange.client is None  # reopened for the flatten only
+    events = [e.kind for e in h.engine.snapshot.events]
+    assert "flatten" in events and h.engine.snapshot.events[-1].seq > h.engine.snapshot.events[0].seq

@@ -13,12 +13,14 @@ from decimal import Decimal as D
 
 from textual.widgets import Input
 
+from frozen_engine import FROZEN_MS, FrozenEngine, frozen_snapshot
+from trader_core.clock import ManualClock
 from trader_core.journal import read_emergencies
 from tui.app import SactuiApp
 from tui.screens.help import HelpScreen
 from tui.screens.live_confirm import LiveConfirmScreen
 from tui.screens.quit_confirm import QuitConfirmScreen
-from tui.widgets.event_log import EventLog
+from tui.widgets.drawdown import DrawdownGauge
 from tui.widgets.header import SessionIdentity
 from tui_support import hosted, open_position, screen_text, wait_until
 
@@ -26,7 +28,7 @@ SIZE = (120, 40)
 
 
 def log_lines(app) -> list[str]:
-    return app.query_one(EventLog).plain_lines
+    return app.event_log.plain_lines
 
 
 async def test_f9_with_the_live_modal_open_flattens_at_once(harness):
@@ -87,7 +89,8 @@ async def test_q_with_an_open_position_asks_then_flattens_and_stops_cleanly(harn
         await pilot.pause(0.2)
         assert isinstance(app.screen, QuitConfirmScreen)
         assert app.screen.focused is not None and app.screen.focused.id == "stay"
-        print(screen_text(app)); assert "A position is open" in screen_text(app) and "SHORT 0.1 BTCUSDT" in screen_text(app)
+        shown = screen_text(app)
+        assert "A position is open" in shown and "SHORT " in shown and "Flatten, then quit" in shown
         await pilot.press("escape")  # stay: nothing happens
         await pilot.pause(0.2)
         assert not isinstance(app.screen, QuitConfirmScreen) and app.return_value is None
@@ -136,17 +139,15 @@ async def test_live_modal_refuses_anything_but_the_exact_symbol_then_accepts_it(
         assert "LIVE · REAL MONEY" in screen_text(app).splitlines()[0]
         field = app.screen.query_one("#symbol", Input)
         for wrong in ("btcusdt", "BTCUSD", "ETHUSDT", " BTCUSDT"):
-            field.focus()
-            field.value = ""
-            await pilot.press(*["space" if ch == " " else ch for ch in wrong])
+            await pilot.press(*["space" if ch == " " else ch for ch in wrong])  # typing lands in the field
+            assert field.value == wrong and app.screen.focused is field
             await pilot.press("enter")
             await pilot.pause()
             assert isinstance(app.screen, LiveConfirmScreen), wrong
-            assert "REFUSED" in screen_text(app), wrong
+            assert "REFUSED" in screen_text(app) and field.value == "", wrong
         assert calls == [] and app.engine_worker is None  # nothing started...
         assert not h.feed.connected and h.exchange.client is None  # ...nothing connected
         assert sim.orders_received == []
-        field.focus()
         await pilot.press(*"BTCUSDT")
         await pilot.press("tab", "tab", "enter")  # to "Connect LIVE" past Cancel, and press it
         await pilot.pause()
@@ -181,14 +182,60 @@ async def test_an_engine_error_reaches_the_log_and_the_console_stays_usable(harn
         await pilot.pause(0.3)
         errors = [line for line in log_lines(app) if "the session stopped with an error" in line]
         assert errors and "ReconciliationError" in errors[0] and "refusing to trade" in errors[0]
-        assert "ReconciliationError" in screen_text(app)
+        assert "engine error: refusing to trade" in screen_text(app).splitlines()[1]
         await pilot.press("question_mark")  # still responsive
         await pilot.pause(0.2)
         assert isinstance(app.screen, HelpScreen)
-        await pilot.press("f9")  # and F9 still acts (here: the position the engine refused)
+        await pilot.press("f9")  # and F9 is still taken and answered from behind the help screen
         await wait_until(lambda: any(("FLAT:" in line or "flatten FAILED" in line or "NOT FLAT" in line)
                                      for line in log_lines(app)), what="the flatten report")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape", "q")
         await wait_until(lambda: app.return_value is not None, what="the app to exit")
     assert type(app.return_value.error).__name__ == "ReconciliationError"
+
+
+async def test_ctrl_f_is_the_flatten_alias_and_works_from_the_help_screen(candles_1h_path):
+    engine = FrozenEngine(frozen_snapshot(candles_1h_path))
+    app = SactuiApp(engine=engine, clock=ManualClock(FROZEN_MS))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("ctrl+f")
+        await wait_until(lambda: engine.flattens == 1, what="the flatten")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen) and engine.snapshot.state == "PAUSED"
+        assert any("FLAT:" in line for line in log_lines(app))
+
+
+async def test_a_fast_replay_redraws_the_chart_at_a_bounded_rate(harness):
+    h = harness()
+    app = SactuiApp(engine=h.engine, runner=h.engine.run)
+    async with app.run_test(size=SIZE) as pilot:
+        await hosted(app, h)
+        draws, started = app.chart.draws, time.monotonic()
+        await h.step(25)  # as fast as the engine takes them
+        await pilot.pause(0.3)
+        elapsed = time.monotonic() - started
+        assert len(h.engine.snapshot.steps) == 25
+        assert app.chart.draws - draws <= 2 * elapsed + 2  # <= 2 figures a second (+ the edges)
+        assert app.actions_table.step_keys[-1] == str(h.engine.snapshot.steps[-1].candle_open_time)
+
+
+async def test_a_drawdown_emergency_shows_halted_everywhere(harness):
+    h = harness(adopt=True, max_drawdown=0.001)
+    await open_position(h, D("0.2"))  # ~8,000 USDT on 10,000: a 0.125 % move breaches 0.1 %
+    app = SactuiApp(engine=h.engine, runner=h.engine.run)
+    async with app.run_test(size=SIZE) as pilot:
+        await hosted(app, h)
+        for _ in range(60):
+            await h.step()
+            if h.engine.state == "HALTED":
+                break
+        await wait_until(lambda: app.engine_worker.is_finished, what="the engine to stop")
+        await pilot.pause(0.3)
+        shown = screen_text(app)
+        assert " HALTED " in shown.splitlines()[0] and "halted: max_drawdown" in shown.splitlines()[1]
+        assert app.query_one(DrawdownGauge).level == "HALTED" and " HALTED " in shown
+        assert any("EMERGENCY" in line and "max_drawdown" in line for line in log_lines(app))

@@ -1,14 +1,15 @@
 """The live-mode confirmation: type the symbol before anything connects to mainnet.
 
 Why typing and not a yes/no: a reflexive Enter must never start trading real
-money. Cancel holds the focus when the dialog opens (so Enter cancels), Escape
-cancels, and only the symbol typed exactly - same letters, same case, nothing
-around it - proceeds. The dialog returns the typed symbol (passed on as
+money. Cancel holds the focus when the dialog opens (so a bare Enter cancels),
+Escape cancels; typing goes to the symbol field wherever the focus is, and only
+the symbol typed exactly - same letters, same case, nothing around it - proceeds. The dialog returns the typed symbol (passed on as
 ``SessionOptions.confirm_live``, which the launcher checks again) or ``None``.
 """
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -31,15 +32,24 @@ class LiveConfirmScreen(ModalScreen[str | None]):
             yield Static(
                 f"This session trades REAL MONEY on Binance mainnet"
                 + (f" with run {self.train_id}" if self.train_id else "") + ".\n"
-                f"To connect, type the symbol [b]{self.symbol}[/b] exactly and choose Connect.\n"
-                "Shift+Tab reaches the field; Enter on Cancel (focused now) or Esc cancels: nothing connects.",
+                f"To connect, type the symbol [b]{self.symbol}[/b] exactly and press Enter.\n"
+                "Enter without typing, Cancel or Esc: nothing connects.",
                 id="live-text",
             )
-            yield Input(placeholder=f"type {self.symbol}", id="symbol")
+            yield Input(placeholder=f"type {self.symbol}", id="symbol", select_on_focus=False)
             yield Static("", id="live-error")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Connect LIVE", id="confirm", variant="error")
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing starts in the field even while Cancel has the focus."""
+        field = self.query_one("#symbol", Input)
+        if event.is_printable and event.character and self.focused is not field:
+            event.stop()
+            event.prevent_default()
+            field.focus()
+            field.insert_text_at_cursor(event.character)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

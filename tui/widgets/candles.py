@@ -23,7 +23,7 @@ from trader_core.candles import Candle
 
 from .. import format as fmt
 
-MAX_CANDLES = 90
+MAX_CANDLES = 60
 
 
 @dataclass(frozen=True)
@@ -66,23 +66,26 @@ class CandleChart(PlotextPlot):
         plt.clear_figure()
         candles: Sequence[Candle] = view.candles
         if not candles:
-            plt.title(f"{view.symbol} {view.interval}: waiting for candles")
+            self.border_title = f"Candles · {view.symbol} {view.interval}"
+            plt.title("waiting for candles")
             return
         xs = list(range(len(candles)))
         plt.candlestick(xs, {
             "Open": [c.open for c in candles], "Close": [c.close for c in candles],
             "High": [c.high for c in candles], "Low": [c.low for c in candles],
         })
-        title = f"{view.symbol} {view.interval} · {len(candles)} closed · last {fmt.price(candles[-1].close)}"
+        self.border_title = (f"Candles · {view.symbol} {view.interval} · {len(candles)} closed · "
+                             f"last {fmt.price(candles[-1].close)}")
+        notes = []  # the plot's own title: what the lines and the odd candle are, most important first
+        if view.entry_price:
+            plt.hline(view.entry_price, "yellow")
+            notes.append(f"── entry {fmt.price(view.entry_price)} {view.side}")
         if view.forming is not None and view.forming.open_time > candles[-1].open_time:
             f = view.forming
             plt.candlestick([len(candles)], {"Open": [f.open], "Close": [f.close], "High": [f.high], "Low": [f.low]},
                             colors=["cyan", "magenta"])
-            title += f" · forming {fmt.price(f.close)} (rightmost)"
-        if view.entry_price:
-            plt.hline(view.entry_price, "yellow")
-            title += f" · ── entry {fmt.price(view.entry_price)} {view.side}"
-        plt.title(title)
+            notes.append(f"rightmost: forming {fmt.price(f.close)}")
+        plt.title(" · ".join(notes) if notes else "no position")
         ticks = max(2, min(8, (self.size.width or 100) // 18))
         step = max(1, (len(candles) - 1) // (ticks - 1)) if len(candles) > 1 else 1
         positions = list(range(0, len(candles), step))

@@ -65,8 +65,7 @@ def gauge_text(view: GaugeView, width: int, lines: int = 1) -> Text:
     text.append(f" {word} ", style=LEVEL_STYLES[word])
     if lines >= 2 and view.equity is not None and view.peak_equity > 0:
         stop = view.peak_equity * (1 - view.max_drawdown)
-        text.append(f"\nequity {fmt.money(view.equity)} · peak {fmt.money(view.peak_equity)} · "
-                    f"stop < {fmt.money(stop)}", style="dim")
+        text.append(f"\npeak {fmt.money(view.peak_equity)} · stops below {fmt.money(stop)}", style="dim")
     return text
 
 

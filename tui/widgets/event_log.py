@@ -39,18 +39,21 @@ class EventLog(RichLog):
         self._last: EngineEvent | None = None
         self.plain_lines: list[str] = []  # what was written, for tests and for copying out
 
-    def show(self, events: Sequence[EngineEvent]) -> None:
+    def show(self, events: Sequence[EngineEvent]) -> list[EngineEvent]:
+        """Write the events not written yet; returns them (the app raises a toast for emergencies)."""
         if not events or events[-1] is self._last:
-            return
+            return []
         start = 0
         if self._last is not None:
             for index in range(len(events) - 1, -1, -1):
                 if events[index] is self._last:
                     start = index + 1
                     break
-        for event in events[start:]:
+        fresh = list(events[start:])
+        for event in fresh:
             self._write(event_line(event.time_ms, event.level, event.kind, event.message))
         self._last = events[-1]
+        return fresh
 
     def note(self, time_ms: int, level: str, kind: str, message: str) -> None:
         """A line from the console itself (not from the engine)."""

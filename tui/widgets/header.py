@@ -66,7 +66,7 @@ def header_text(view: HeaderView) -> Table:
     left.append(f" {view.state} " if view.state != "RUNNING" else view.state, style=STATE_STYLES.get(view.state, "bold"))
     left.append(" │ feed ")
     if view.connected is None:
-        left.append("not connected yet")
+        left.append("not connected")
     elif view.connected:
         left.append("up", style="green")
         left.append(f", {fmt.age(view.market_age_s)} ago" if view.market_age_s is not None else ", no message yet")

@@ -42,7 +42,8 @@ def position_table(snapshot: EngineSnapshot | None) -> Table:
     pnl_text = Text(fmt.money(pnl, signed=True), style="green" if pnl > 0 else "red" if pnl < 0 else "")
     flat = qty == 0
     grid.add_row("Side", side, "Size", fmt.quantity(abs(qty)))
-    grid.add_row("Entry", "-" if flat else fmt.price(position.entry_price), "Mark", fmt.price(position.mark_price))
+    mark = fmt.price(position.mark_price) if position.mark_price else "-"  # a flat account reports no mark
+    grid.add_row("Entry", "-" if flat else fmt.price(position.entry_price), "Mark", mark)
     grid.add_row("uPnL", pnl_text, "Lev", f"{position.leverage}x" if position.leverage else "-")
     liq = position.liquidation_price
     grid.add_row("Liq", "-" if flat or not liq else fmt.price(liq), "", "")

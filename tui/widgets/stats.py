@@ -24,6 +24,8 @@ class StatsView:
 
 def stats_table(view: StatsView | None) -> Table:
     stats = dict(view.stats) if view is not None else {}
+    if stats.get("start_equity") is None and not stats.get("steps"):
+        stats = {}  # the engine has not read the account yet: nothing to show
     start = stats.get("start_equity")
     pnl = stats.get("pnl")
     pnl_text = Text("-")
