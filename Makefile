@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sactui --train-id demo --sim --headless --speed 36000
+	$(BIN)/sactui --train-id demo --sim --speed 7200
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
