@@ -24,6 +24,7 @@ Time comes from an injected ``Clock`` so screenshots are reproducible.
 from __future__ import annotations
 
 import asyncio
+import signal
 from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable
 
@@ -138,6 +139,7 @@ class SactuiApp(App[SessionResult]):
             self.screen.query_one(selector).border_title = title
         self._tick()
         self.set_interval(1.0 / self.refresh_hz, self._tick, name="render")
+        self._install_signal_handlers()
         if self._confirm_live is not None:
             self.push_screen(LiveConfirmScreen(self._confirm_live, self.identity.train_id), self._on_live_answer)
         else:
@@ -367,6 +369,22 @@ class SactuiApp(App[SessionResult]):
     @property
     def result(self) -> SessionResult:
         return SessionResult(cancelled=self._cancelled, error=self._error, snapshot=self._snapshot())
+
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM / SIGHUP (a service stop, a dropped SSH session): the same clean stop as
+        ``q`` leaving the position as it is - the journal, the session file and the
+        connections are closed properly instead of the process dying mid-step."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self._on_stop_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
+                pass
+
+    def _on_stop_signal(self, sig: signal.Signals) -> None:
+        self._note("warning", "signal", f"{sig.name} received: stopping cleanly (position left as it is)")
+        if not self._shutting_down:
+            self._begin_shutdown(flatten=False)
 
     def on_unmount(self) -> None:
         """Fallback for any other way out (e.g. an unhandled exit): never leave the engine running."""

@@ -113,3 +113,34 @@ def test_sim_session_in_tmux_f9_flattens_and_q_quits(tiny_run_copy, tmp_path):
         assert time.monotonic() - started < 10
     finally:
         tmux("kill-server", check=False)
+
+
+def test_sigterm_stops_the_console_cleanly(tiny_run_copy, tmp_path):
+    """A service stop or a dropped SSH session: the console ends as cleanly as with q."""
+    import json
+    import signal
+
+    runs_dir, train_id = tiny_run_copy
+    data = real_candle_file(CANDLES_1H)
+    journal_dir = runs_dir / train_id / "simulacion"
+    exit_file, pid_file = tmp_path / "exit-code", tmp_path / "pid"
+    command = f"echo $$ > {shlex.quote(str(pid_file))}; exec " + " ".join(shlex.quote(part) for part in (
+        SACTUI, "--train-id", train_id, "--runs-dir", str(runs_dir), "--sim", "--speed", "36000", "--data", str(data),
+    ))
+    wrapper = f"sh -c {shlex.quote(command)}; echo $? > {shlex.quote(str(exit_file))}"
+    tmux = Tmux(f"sactui-e2e-term-{os.getpid()}", "sactui")
+    env_cmd = ["env", "-u", "COLUMNS", "-u", "LINES", f"PATH={os.environ.get('PATH', '')}", "TERM=xterm-256color",
+               "sh", "-c", wrapper]
+    tmux("-f", "/dev/null", "new-session", "-d", "-s", tmux.session, "-x", "160", "-y", "48", *env_cmd)
+    try:
+        poll(lambda: len(STEP_ROW.findall(tmux.screen())) >= 3, 60, "steps in the actions table")
+        pid = int(poll(lambda: pid_file.read_text().strip() if pid_file.exists() else None, 5, "the pid"))
+        os.kill(pid, signal.SIGTERM)
+        code = poll(lambda: exit_file.read_text().strip() if exit_file.exists() else None, 15, "sactui to exit")
+        assert code == "0"
+        session = json.loads((journal_dir / "session.json").read_text())
+        assert session["status"] == "stopped"  # ended cleanly: a restart starts a new session
+        rows = read_steps(_one(journal_dir, "registro_*.csv"))
+        assert rows and all(r["mode"] == "sim" for r in rows)
+    finally:
+        tmux("kill-server", check=False)
