@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from support import CANDLES_1H, FUNDING_8H, real_candle_file
+from support import CANDLES_1H, FUNDING_8H, SIM_KEY, SIM_SECRET, real_candle_file
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +49,19 @@ def tiny_run_copy(tiny_run_dir, tmp_path):
     target = tmp_path / "runs"
     shutil.copytree(runs_dir / train_id, target / train_id)
     return target, train_id
+
+
+@pytest.fixture(scope="session")
+def candles_1h(candles_1h_path):
+    from trader_core.candles import load_candles
+
+    return load_candles(candles_1h_path)
+
+
+@pytest.fixture()
+async def sim(candles_1h):
+    """The loopback simulator replaying real 1h candles, in manual mode (``await sim.step()``)."""
+    from trader_core.simulator import LoopbackExchange
+
+    async with LoopbackExchange(candles_1h, api_key=SIM_KEY, api_secret=SIM_SECRET, start_index=500) as exchange:
+        yield exchange

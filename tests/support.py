@@ -41,6 +41,17 @@ def make_connector(sim, secret=SIM_SECRET, key=SIM_KEY, timeout_s=2.0, clock=Non
     )
 
 
+def engine_settings(adopt: bool = False, max_drawdown: float = 0.5):
+    """Operator settings for engine tests: fast retries, a chosen drawdown limit."""
+    from trader_core.settings import RetrySettings, RiskSettings, Settings, TradingSettings
+
+    return Settings(
+        risk=RiskSettings(max_drawdown=max_drawdown, stale_grace_seconds=30.0),
+        retries=RetrySettings(attempts=3, delay_seconds=0.05),
+        trading=TradingSettings(adopt_unknown_position=adopt),
+    )
+
+
 class EngineHarness:
     """The real engine, connector and kline feed against a manual-mode simulator.
 

@@ -6,19 +6,14 @@ from decimal import Decimal as D
 
 import pytest
 
-from support import EngineHarness
+from support import EngineHarness, engine_settings
 from trader_core.errors import LatchedError
 from trader_core.journal import read_emergencies, read_steps
 from trader_core.latch import check_not_latched, clear_latch, read_latch
-from trader_core.settings import RetrySettings, RiskSettings, Settings, TradingSettings
 
 
 def settings(max_drawdown=0.5, adopt=False):
-    return Settings(
-        risk=RiskSettings(max_drawdown=max_drawdown, stale_grace_seconds=30.0),
-        retries=RetrySettings(attempts=3, delay_seconds=0.05),
-        trading=TradingSettings(adopt_unknown_position=adopt),
-    )
+    return engine_settings(adopt=adopt, max_drawdown=max_drawdown)
 
 
 async def open_position(harness, quantity):

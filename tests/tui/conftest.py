@@ -10,30 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import SIM_KEY, SIM_SECRET, EngineHarness
-from trader_core.candles import load_candles
-from trader_core.settings import RetrySettings, RiskSettings, Settings, TradingSettings
-
-
-@pytest.fixture(scope="session")
-def candles_1h(candles_1h_path):
-    return load_candles(candles_1h_path)
-
-
-@pytest.fixture()
-async def sim(candles_1h):
-    from trader_core.simulator import LoopbackExchange
-
-    async with LoopbackExchange(candles_1h, api_key=SIM_KEY, api_secret=SIM_SECRET, start_index=500) as exchange:
-        yield exchange
-
-
-def engine_settings(adopt: bool = False, max_drawdown: float = 0.5) -> Settings:
-    return Settings(
-        risk=RiskSettings(max_drawdown=max_drawdown, stale_grace_seconds=30.0),
-        retries=RetrySettings(attempts=3, delay_seconds=0.05),
-        trading=TradingSettings(adopt_unknown_position=adopt),
-    )
+from support import EngineHarness, engine_settings
 
 
 @pytest.fixture()
