@@ -6,7 +6,6 @@ import asyncio
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from trader_core.candles import Candle

@@ -82,7 +82,7 @@ class TrainingRequest:
 
 
 def _library_versions() -> dict[str, str]:
-    import gymnasium, pandas, sklearn, stable_baselines3, ta, torch  # noqa: E401
+    import gymnasium, pandas, sklearn, stable_baselines3, torch  # noqa: E401
     from importlib.metadata import version
 
     return {

@@ -30,7 +30,7 @@ class LiveConfirmScreen(ModalScreen[str | None]):
         with Vertical(id="dialog", classes="live-dialog"):
             yield Label(" LIVE · REAL MONEY ", id="live-badge")
             yield Static(
-                f"This session trades REAL MONEY on Binance mainnet"
+                "This session trades REAL MONEY on Binance mainnet"
                 + (f" with run {self.train_id}" if self.train_id else "") + ".\n"
                 f"To connect, type the symbol [b]{self.symbol}[/b] exactly and press Enter.\n"
                 "Enter without typing, Cancel or Esc: nothing connects.",
