@@ -143,7 +143,7 @@ async def _parts(options, run, settings, credentials, stack):
         from .exchanges.paper import PaperExchange
         from .feeds.replay_feed import ReplayFeed
 
-        frame = _candles_for(run, options.data)
+        frame = candles_for(run, options.data)
         clock = CandleClock()
         exchange = PaperExchange(run.symbol, run.filters, Decimal(str(run.trading["initial_balance"])),
                                  run.fee_rate, run.leverage)
@@ -155,7 +155,7 @@ async def _parts(options, run, settings, credentials, stack):
     if options.mode == "sim":
         from .simulator import LoopbackExchange
 
-        frame = _candles_for(run, options.data)
+        frame = candles_for(run, options.data)
         start = int((run.metadata.get("replay") or {}).get("history_rows") or run.history_needed)
         if options.data is not None:
             start = run.history_needed
@@ -201,7 +201,8 @@ def run_interval_s(run: TrainingRun) -> float:
     return interval_ms(run.interval) / 1000.0
 
 
-def _candles_for(run: TrainingRun, data: Path | None):
+def candles_for(run: TrainingRun, data: Path | None):
+    """The candle file given, or the run's bundled replay candles (verified)."""
     if data is not None:
         return load_candles(data)
     path = run.replay_candles_path

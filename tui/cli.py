@@ -131,17 +131,15 @@ def cmd_replay(argv: list[str]) -> int:
     p.add_argument("--quiet", action="store_true", help="only the summary")
     _add_runs_dir(p)
     args = p.parse_args(argv)
-    from trader_core.candles import iter_candles, load_candles
+    from trader_core.candles import iter_candles
+    from trader_core.launcher import candles_for
     from trader_core.replay import replay
     from trader_core.runs import TrainingRun
 
     run = TrainingRun.load(args.train_id, _runs_dir(args))
-    data = Path(args.data) if args.data else run.replay_candles_path
-    if data is None:
-        raise ConfigError(f"run {args.train_id} bundles no replay candles: pass --data FILE")
-    candles = load_candles(data)
+    candles = candles_for(run, Path(args.data) if args.data else None)
     agent = run.load_agent()
-    _say(f"replaying {len(candles)} candles of {data.name} through {run.train_id} (live path, paper fills)")
+    _say(f"replaying {len(candles)} candles through {run.train_id} (live path, paper fills)")
     result = replay(run, agent, iter_candles(candles), say=None if args.quiet else _say)
     latencies = sorted(r.decision_latency_ms for r in result.records)
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
