@@ -48,6 +48,10 @@ class RunMismatchError(RunError):
     """Features, window or observation size disagree with the model."""
 
 
+class PickleOnlyRunError(RunError):
+    """The run stores its scaler only as a pickle: loading it needs the operator's --trust-run."""
+
+
 class ExchangeError(SactuiError):
     """The exchange refused or failed an operation."""
 

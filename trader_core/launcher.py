@@ -54,6 +54,7 @@ class SessionOptions:
     data: Path | None = None  # backtest / sim: candle file instead of the run's replay candles
     confirm_live: str | None = None
     endpoint: str | None = None  # testnet mode against a Binance-compatible server (e.g. `sactui sim`)
+    trust_run: bool = False  # --trust-run: the operator allows unpickling a run's pickle-only scaler
 
 
 @dataclass
@@ -89,7 +90,7 @@ async def run_session(
     """Build the mode's parts, run the engine to its end, and return what happened."""
     if options.mode not in JOURNAL_FOLDERS:
         raise ConfigError(f"unknown mode {options.mode!r}")
-    run = TrainingRun.load(options.train_id, options.runs_dir)
+    run = TrainingRun.load(options.train_id, options.runs_dir, trust_pickle=options.trust_run)
     if options.mode == "live":
         check_live_confirmation(run, options.confirm_live)
     folder = production_dir(run, options.mode)

@@ -53,18 +53,54 @@ class PortfolioState:
 class FeatureScaler:
     """Standardisation with a fitted scaler's mean and scale, plus clipping.
 
-    Built from the pickled scikit-learn ``StandardScaler`` once (after its checksum
-    was verified); the arithmetic is plain numpy so a single row costs microseconds.
+    A run stores these numbers as plain lists in its metadata (``to_metadata``), so
+    loading a run never unpickles the scikit-learn ``StandardScaler`` that training
+    also writes: a pickle can run code, a list of numbers cannot. The arithmetic is
+    plain numpy so a single row costs microseconds.
     """
 
     mean: np.ndarray
     scale: np.ndarray
     clip: float = DEFAULT_CLIP
 
+    def __post_init__(self) -> None:
+        if self.mean.ndim != 1 or self.mean.shape != self.scale.shape or not len(self.mean):
+            raise ValueError(
+                f"mean and scale must be equally long, non-empty lists (got {self.mean.shape} and {self.scale.shape})"
+            )
+        if not np.isfinite(self.mean).all():
+            raise ValueError("mean must hold finite numbers only")
+        if not (np.isfinite(self.scale).all() and (self.scale > 0).all()):
+            raise ValueError("scale must hold finite numbers > 0 only")
+        if isinstance(self.clip, bool) or not isinstance(self.clip, (int, float)) or not (
+            np.isfinite(self.clip) and self.clip > 0
+        ):
+            raise ValueError(f"clip must be a finite number > 0, got {self.clip!r}")
+
     @classmethod
     def from_sklearn(cls, scaler, clip: float = DEFAULT_CLIP) -> "FeatureScaler":
         scale = np.asarray(scaler.scale_, dtype=np.float64)
-        return cls(np.asarray(scaler.mean_, dtype=np.float64), scale, clip)
+        return cls(np.asarray(scaler.mean_, dtype=np.float64), scale, float(clip))
+
+    @classmethod
+    def from_metadata(cls, info: dict) -> "FeatureScaler":
+        """From a run's ``scaler`` block: ``mean`` and ``scale`` lists and ``clip``; ValueError if unusable."""
+        columns = []
+        for key in ("mean", "scale"):
+            values = info.get(key)
+            if not isinstance(values, list) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+            ):
+                raise ValueError(f"{key} must be a list of numbers")
+            columns.append(np.array(values, dtype=np.float64))
+        clip = info.get("clip", DEFAULT_CLIP)
+        if isinstance(clip, bool) or not isinstance(clip, (int, float)):
+            raise ValueError(f"clip must be a number, got {clip!r}")
+        return cls(columns[0], columns[1], float(clip))
+
+    def to_metadata(self) -> dict:
+        """Plain floats (exact through YAML: Python writes the shortest repr that reads back equal)."""
+        return {"mean": [float(v) for v in self.mean], "scale": [float(v) for v in self.scale], "clip": self.clip}
 
     @property
     def n_features(self) -> int:

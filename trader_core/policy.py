@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .accounting import price_to_decimal
+from .actor import NumpyActor
 from .exchanges.filters import SymbolFilters
 
 
@@ -89,13 +90,14 @@ class ActionMapping:
 
 
 class SacAgent:
-    """A loaded SB3 SAC model answering one deterministic action per observation.
+    """A live SB3 SAC model (training, validation, trusted tools) answering deterministic actions.
 
-    The deterministic action is ``tanh(mu(latent_pi(obs)))``. For the standard MLP
-    actor (Linear/ReLU layers, no SDE) the same weights are evaluated with numpy,
-    which at batch size 1 is an order of magnitude cheaper than a torch call; any
-    other architecture goes through torch under ``no_grad``. ``act_torch`` is kept
-    so tests can prove both give the same action (float32 rounding apart).
+    Live trading does not use this class: it acts with ``actor.read_actor``'s
+    ``NumpyActor``, built from the zip's weights without unpickling. Here the
+    in-memory model's own state dict feeds the very same ``NumpyActor`` (one forward
+    pass for training, validation and live), unless the actor is not the standard
+    ReLU MLP, in which case torch evaluates it under ``no_grad``. ``act_torch`` is
+    kept so tests can prove both give the same action (float32 rounding apart).
     """
 
     def __init__(self, model) -> None:
@@ -106,30 +108,28 @@ class SacAgent:
         self._actor = model.policy.actor
         self._actor.set_training_mode(False)
         self.observation_shape = tuple(model.observation_space.shape)
-        self._layers = self._numpy_layers()
+        self._numpy = NumpyActor.from_state_dict(model.policy.state_dict()) if self._standard_mlp() else None
 
-    def _numpy_layers(self) -> list[tuple[np.ndarray, np.ndarray, bool]] | None:
-        """[(weight, bias, relu_after)] when the actor is a plain MLP, else None."""
-        torch = self._torch
+    def _standard_mlp(self) -> bool:
+        """True when the actor is Flatten -> (Linear, ReLU)* -> Linear mu, no gSDE."""
+        nn = self._torch.nn
         actor = self._actor
-        if getattr(actor, "use_sde", False) or not isinstance(actor.mu, torch.nn.Linear):
-            return None
-        if not isinstance(actor.features_extractor.flatten, torch.nn.Flatten):
-            return None
-        layers: list[tuple[np.ndarray, np.ndarray, bool]] = []
-        for module in actor.latent_pi:
-            if isinstance(module, torch.nn.Linear):
-                layers.append((module.weight.detach().numpy().T.copy(), module.bias.detach().numpy().copy(), False))
-            elif isinstance(module, torch.nn.ReLU) and layers:
-                layers[-1] = (layers[-1][0], layers[-1][1], True)
-            else:
-                return None
-        layers.append((actor.mu.weight.detach().numpy().T.copy(), actor.mu.bias.detach().numpy().copy(), False))
-        return layers
+        if getattr(actor, "use_sde", False) or not isinstance(actor.mu, nn.Linear):
+            return False
+        if not isinstance(actor.features_extractor.flatten, nn.Flatten):
+            return False
+        modules = list(actor.latent_pi)
+        linear = modules[0::2]
+        activations = modules[1::2]
+        return (
+            len(linear) == len(activations)
+            and all(isinstance(m, nn.Linear) for m in linear)
+            and all(isinstance(m, nn.ReLU) for m in activations)
+        )
 
     @classmethod
     def load(cls, path: Path) -> "SacAgent":
-        """Load a model zip. Only call this after its sha256 was verified: the zip holds pickles."""
+        """Load a model zip with SB3 (it unpickles: for runs you created yourself and tests only)."""
         import torch
         from stable_baselines3 import SAC
 
@@ -141,14 +141,9 @@ class SacAgent:
         return cls(model)
 
     def act(self, observation: np.ndarray) -> float:
-        if self._layers is None:
+        if self._numpy is None:
             return self.act_torch(observation)
-        x = np.asarray(observation, dtype=np.float32)
-        for weight, bias, relu in self._layers:
-            x = x @ weight + bias
-            if relu:
-                np.maximum(x, 0.0, out=x)
-        return float(np.tanh(x[0]))
+        return self._numpy.act(observation)
 
     def act_torch(self, observation: np.ndarray) -> float:
         with self._torch.no_grad():

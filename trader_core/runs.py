@@ -1,12 +1,19 @@
 """A training run on disk: ``entrenamientos/<train_id>/``, loaded and proven consistent.
 
-A run is ``config_metadata.yaml`` + ``scaler_train.pkl`` + the SB3 model zip. Live
-trading takes everything it needs from here (features, window, scaler, action
-mapping, trading assumptions), so loading is strict and every failure says what to
-do: an unknown id lists the runs that exist; a missing file, an unsupported schema
-version or a checksum mismatch is refused **before anything is unpickled** (a
-pickle can run code); a feature/window/observation size that disagrees with the
-model's observation space is refused before a single decision is made.
+A run is ``config_metadata.yaml`` + the SB3 model zip (+ ``scaler_train.pkl``, which
+training writes for the operator's tools). Live trading takes everything it needs
+from here (features, window, scaler, action mapping, trading assumptions), so
+loading is strict and every failure says what to do: an unknown id lists the runs
+that exist; a missing file, an unsupported schema version, a checksum mismatch or
+an out-of-range trading value is refused; a feature/window/observation size that
+disagrees with the model's weights is refused before a single decision is made.
+
+A run folder may come from anywhere, and its checksums sit in the same YAML anyone
+can edit, so a checksum proves nothing about intent. Loading therefore **never
+unpickles**: the scaler is read as plain numbers from the metadata and the actor as
+weights only (``actor.read_actor``). A run that has its scaler only as a pickle
+(written before the numbers were recorded) loads only with ``trust_pickle=True``
+(``--trust-run`` on the command line), which the operator gives for runs they made.
 """
 
 from __future__ import annotations
@@ -21,7 +28,11 @@ from typing import Any
 import yaml
 
 from .candles import sha256_file
-from .errors import ChecksumError, RunError, RunMismatchError, SchemaVersionError, UnknownRunError
+from . import run_values
+from .errors import (
+    ChecksumError, PickleOnlyRunError, RunError, RunMismatchError, SactuiError, SchemaVersionError,
+    UnknownRunError,
+)
 from .exchanges.filters import SymbolFilters
 from .features import FeatureSet
 from .observation import FeatureScaler, ObservationLayout
@@ -66,7 +77,7 @@ def _require(mapping: dict, key: str, where: str = METADATA_FILE) -> Any:
 
 @dataclass(frozen=True)
 class TrainingRun:
-    """A validated run. ``load_agent()`` is the only step that unpickles the model."""
+    """A validated run. ``load_agent()`` reads the model's weights; nothing here unpickles unless trusted."""
 
     train_id: str
     path: Path
@@ -81,7 +92,10 @@ class TrainingRun:
 
     # ---------------------------------------------------------------- loading
     @classmethod
-    def load(cls, train_id: str, runs_dir: Path = DEFAULT_RUNS_DIR) -> "TrainingRun":
+    def load(
+        cls, train_id: str, runs_dir: Path = DEFAULT_RUNS_DIR, trust_pickle: bool = False,
+    ) -> "TrainingRun":
+        """Load and check a run; ``trust_pickle`` allows unpickling a scaler stored only as a pickle."""
         runs_dir = Path(runs_dir)
         path = runs_dir / train_id
         if not train_id or "/" in train_id or not (path / METADATA_FILE).is_file():
@@ -90,32 +104,32 @@ class TrainingRun:
             if path.is_dir():
                 raise UnknownRunError(f"run {train_id!r} has no {METADATA_FILE} in {path}")
             raise UnknownRunError(f"unknown train id {train_id!r} in {runs_dir}/; runs found: {listing}")
+        where = str(path / METADATA_FILE)
         try:
             metadata = yaml.safe_load((path / METADATA_FILE).read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
-            raise RunError(f"{path / METADATA_FILE} is not valid YAML: {exc}") from None
+            raise RunError(f"{where} is not valid YAML: {' '.join(str(exc).split())}") from None
+        except UnicodeDecodeError:
+            raise RunError(f"{where} is not UTF-8 text") from None
         if not isinstance(metadata, dict):
-            raise RunError(f"{path / METADATA_FILE} is not a mapping")
+            raise RunError(f"{where} is not a mapping")
         version = metadata.get("schema_version")
         if version != SCHEMA_VERSION:
             raise SchemaVersionError(
-                f"{path / METADATA_FILE}: schema_version {version!r} is not supported "
+                f"{where}: schema_version {version!r} is not supported "
                 f"(this sactui reads version {SCHEMA_VERSION}); re-train the run or upgrade sactui"
             )
         features = FeatureSet.from_metadata(_require(metadata, "features"))
         window = _require(metadata, "window_size")
-        if not isinstance(window, int) or window < 1:
-            raise RunError(f"{METADATA_FILE}: window_size must be a positive integer, got {window!r}")
+        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 100_000:
+            raise RunError(f"{METADATA_FILE}: window_size must be an integer from 1 to 100000, got {window!r}")
         declared = list(_require(metadata, "model_features"))
         if declared != list(features.model_columns):
             raise RunMismatchError(
                 f"{METADATA_FILE}: model_features {declared} do not match what the declared "
                 f"features produce {list(features.model_columns)}"
             )
-        scaler_info = _require(metadata, "scaler")
-        scaler_path = cls._verified(path, scaler_info, "scaler")
-        with open(scaler_path, "rb") as fh:
-            scaler = FeatureScaler.from_sklearn(pickle.load(fh), float(scaler_info.get("clip", 10.0)))
+        scaler = cls._scaler(path, _require(metadata, "scaler"), trust_pickle)
         if scaler.n_features != len(features.model_columns):
             raise RunMismatchError(
                 f"scaler was fitted on {scaler.n_features} features but the run declares "
@@ -124,27 +138,71 @@ class TrainingRun:
         cls._verified(path, _require(metadata, "model"), "model")
         observation = _require(metadata, "observation")
         layout = ObservationLayout(window, len(features.model_columns))
-        if observation.get("size") != layout.size:
+        if not isinstance(observation, dict) or observation.get("size") != layout.size:
+            size = observation.get("size") if isinstance(observation, dict) else observation
             raise RunMismatchError(
-                f"{METADATA_FILE}: observation size {observation.get('size')} differs from "
+                f"{METADATA_FILE}: observation size {size} differs from "
                 f"window {window} x {len(features.model_columns)} features + portfolio = {layout.size}"
             )
-        mapping_info = _require(metadata, "action_mapping")
         trading = _require(metadata, "trading")
+        if not isinstance(trading, dict):
+            raise RunError(f"{where}: trading must be a mapping")
         symbol = _require(metadata, "symbol")
+        if not isinstance(symbol, str) or not symbol.isalnum() or not symbol.isascii() or len(symbol) > 20:
+            raise RunError(f"{where}: symbol must be letters and digits such as BTCUSDT, got {symbol!r}")
         interval = _require(metadata, "interval")
-        interval_ms(interval)  # validates
         try:
-            mapping = ActionMapping(float(mapping_info["max_leverage"]), float(mapping_info["deadband"]))
-            filters = SymbolFilters.from_dict(_require(trading, "filters", f"{METADATA_FILE} trading"))
-        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
-            raise RunError(f"{METADATA_FILE}: invalid action mapping or filters: {exc}") from None
+            interval_ms(interval)
+        except SactuiError as exc:
+            raise RunError(f"{where}: interval: {exc}") from None
+        account_leverage = run_values.leverage(trading, where)
+        run_values.fee_rate(trading, where)
+        run_values.initial_balance(trading, where)
+        run_values.drawdown_limit(trading, where)
+        mapping = run_values.action_mapping(_require(metadata, "action_mapping"), account_leverage, where)
+        filters = run_values.filters(_require(trading, "filters", f"{METADATA_FILE} trading"), symbol, where)
         return cls(train_id, path, metadata, features, window, scaler, mapping, filters, symbol, interval)
+
+    @classmethod
+    def _scaler(cls, run_path: Path, info: object, trust_pickle: bool) -> FeatureScaler:
+        """The scaler from its numbers; from the pickle only when the operator trusts the run.
+
+        A pickle that is present is still checksummed (a changed file means a changed
+        run), but a matching checksum never leads to unpickling on its own: whoever
+        edited the pickle could edit the YAML that records its checksum."""
+        where = f"{run_path / METADATA_FILE} scaler"
+        if not isinstance(info, dict):
+            raise RunError(f"{where} must be a mapping")
+        has_numbers = "mean" in info or "scale" in info
+        pickle_name = info.get("file")
+        pickle_file = None
+        if pickle_name is not None and (not has_numbers or (run_path / str(pickle_name)).exists()):
+            pickle_file = cls._verified(run_path, info, "scaler")  # reads bytes, unpickles nothing
+        if has_numbers:
+            try:
+                return FeatureScaler.from_metadata(info)
+            except (ValueError, ArithmeticError) as exc:
+                raise RunError(f"{where}: {exc}") from None
+        if pickle_name is None:
+            raise RunError(f"{where} has neither mean/scale numbers nor a file")
+        if not trust_pickle:
+            raise PickleOnlyRunError(
+                f"run {run_path.name} stores its scaler only as a pickle ({pickle_name}), and unpickling a file "
+                "can run code; if you created this run yourself, pass --trust-run to load it"
+            )
+        with open(pickle_file, "rb") as fh:
+            fitted = pickle.load(fh)  # trusted by the operator (--trust-run), checksum verified above
+        try:
+            return FeatureScaler.from_sklearn(fitted, info.get("clip", 10.0))
+        except (AttributeError, ValueError, TypeError) as exc:
+            raise RunError(f"{where}: {pickle_name} is not a fitted StandardScaler ({exc})") from None
 
     @staticmethod
     def _verified(run_path: Path, info: dict, what: str) -> Path:
         name = _require(info, "file", f"{METADATA_FILE} {what}")
         expected = _require(info, "sha256", f"{METADATA_FILE} {what}")
+        if not isinstance(name, str) or not name or Path(name).name != name:
+            raise RunError(f"{METADATA_FILE} {what}: file must be a plain file name in the run folder, got {name!r}")
         file = run_path / name
         if not file.is_file():
             raise RunError(f"{what} file missing: {file} (the run is incomplete; re-train or restore it)")
@@ -184,26 +242,33 @@ class TrainingRun:
 
     @property
     def fee_rate(self) -> Decimal:
-        return Decimal(str(self.trading["fee_rate"]))
+        return Decimal(str(self.trading["fee_rate"]))  # range-checked by load()
 
     @property
     def leverage(self) -> int:
-        return int(self.trading["leverage"])
+        return int(self.trading["leverage"])  # range-checked by load()
 
     def load_agent(self):
-        """Re-verify the model's checksum, load it, and check its observation space."""
-        from .policy import SacAgent
+        """Re-verify the model's checksum, read the actor's weights (no unpickling), check its shape.
+
+        Returns a ``NumpyActor``: ``act(observation) -> float`` and ``observation_shape``."""
+        from .actor import ActorFormatError, read_actor
 
         self._verified(self.path, self.metadata["model"], "model")
         try:
-            agent = SacAgent.load(self.model_path)
-        except Exception as exc:  # a zip that passed its checksum but SB3 cannot read
+            agent = read_actor(self.model_path)
+        except ActorFormatError as exc:
             raise RunError(f"cannot load model {self.model_path}: {exc}") from None
         if agent.observation_shape != (self.layout.size,):
             raise RunMismatchError(
                 f"model expects observations of shape {agent.observation_shape} but the run's "
                 f"features and window give ({self.layout.size},): window {self.window_size} x "
                 f"{len(self.features.model_columns)} features + portfolio state"
+            )
+        if agent.action_dim != 1:
+            raise RunMismatchError(
+                f"model {self.model_path} outputs {agent.action_dim} actions; sactui maps exactly one "
+                "(the target exposure)"
             )
         return agent
 

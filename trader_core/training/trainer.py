@@ -223,8 +223,9 @@ def train(request: TrainingRequest, say: Callable[[str], None] = print) -> Train
             "portfolio": list(PORTFOLIO_FIELDS),
             "dtype": "float32",
         },
+        # mean/scale are what loading reads; the pickle is kept for the operator's tools only.
         "scaler": {"file": SCALER_FILE, "sha256": sha256_file(staging / SCALER_FILE),
-                   "kind": "sklearn.preprocessing.StandardScaler", "clip": feature_scaler.clip},
+                   "kind": "sklearn.preprocessing.StandardScaler", **feature_scaler.to_metadata()},
         "model": {"file": MODEL_FILE, "sha256": sha256_file(staging / MODEL_FILE), "algorithm": "SAC",
                   "policy": "MlpPolicy", "net_arch": list(request.net_arch)},
         "action_mapping": setup.mapping.to_metadata(),
