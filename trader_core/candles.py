@@ -5,8 +5,11 @@ Two layouts exist in the operator's world: the 6-column CSVs
 (``open_time,open,high,low,close,volume,close_time,quote_volume,count,
 taker_buy_volume,taker_buy_quote_volume,ignore``, with or without a header).
 Both become a DataFrame with ``open_time`` (int ms) and float OHLCV columns, sorted
-and checked: a NaN, a duplicate, an out-of-order row or a broken OHLC is a
-``DataError`` naming the file and the row, never a silently wrong feature.
+and checked: a NaN, an infinity, an absurd magnitude (a price above ``MAX_PRICE``
+overflows the indicators and the Decimal order sizes), a non-positive price, a
+negative volume, a duplicate, an out-of-order row, a broken OHLC or a binary file
+is a ``DataError`` naming the file and the row, never a silently wrong feature or a
+crash in the middle of a session.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ from .time_utils import interval_from_ms, iso_ms
 
 OHLCV = ("open", "high", "low", "close", "volume")
 COLUMNS = ("open_time", *OHLCV)
+MAX_PRICE = 1e12  # no traded asset is quoted near this; beyond it a value is a corrupt cell
+MAX_VOLUME = 1e18  # base-asset volume per candle; meme coins reach ~1e13 on daily candles
+MAX_FUNDING_RATE = 1.0  # per settlement; Binance caps real rates at a few percent
+MAX_OPEN_TIME = 10**17  # ms or Binance's newer microseconds; beyond is not a timestamp
+_SNIFF_BYTES = 64 * 1024
 _KLINE_DUMP = (
     "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
     "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore",
@@ -53,13 +61,25 @@ def _has_header(first_line: str) -> bool:
     return any(ch.isalpha() for ch in first_line.split(",")[0])
 
 
+def _first_text_line(path: Path, what: str) -> str:
+    """The file's first line, or a DataError if the file is binary or not UTF-8 text."""
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if b"\0" in head:
+        raise DataError(f"{path}: is a binary file, not a {what} CSV")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.readline().strip()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: is not UTF-8 text, not a {what} CSV") from None
+
+
 def load_candles(path: str | Path, start_ms: int | None = None, end_ms: int | None = None) -> pd.DataFrame:
     """Read a 6- or 12-column candle CSV, optionally keeping ``start_ms <= open_time < end_ms``."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"candle file not found: {path}")
-    with open(path, encoding="utf-8") as fh:
-        first = fh.readline().strip()
+    first = _first_text_line(path, "candle")
     if not first:
         raise DataError(f"candle file is empty: {path}")
     width = len(first.split(","))
@@ -74,8 +94,10 @@ def load_candles(path: str | Path, start_ms: int | None = None, end_ms: int | No
     first_line = 2 if header else 1
     try:
         frame = pd.read_csv(path, header=0 if header else None, names=names)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: is not UTF-8 text, not a candle CSV") from None
     except (ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot parse as CSV: {exc}") from None
+        raise DataError(f"{path}: cannot parse as CSV: {' '.join(str(exc).split())}") from None
     if frame.empty:
         raise DataError(f"{path}: has a header but no candles")
     frame = frame[list(COLUMNS)]
@@ -85,6 +107,7 @@ def load_candles(path: str | Path, start_ms: int | None = None, end_ms: int | No
     if len(bad):
         row = int(bad.index[0]) + first_line
         raise DataError(f"{path}: line {row} has a missing or non-numeric value; fix or remove it")
+    _check_magnitudes(frame, path, first_line)
     frame["open_time"] = frame["open_time"].astype(np.int64)
     # Binance switched its spot dumps to microseconds in 2025; futures dumps stay in ms.
     if frame["open_time"].iloc[0] > 10**14:
@@ -99,6 +122,25 @@ def load_candles(path: str | Path, start_ms: int | None = None, end_ms: int | No
     if frame.empty:
         raise DataError(f"{path}: no candles in the requested date range")
     return frame.reset_index(drop=True)
+
+
+def _check_magnitudes(frame: pd.DataFrame, path: Path, first_line: int) -> None:
+    """Before any conversion: inf passes the NaN check, and 1e300 passes everything else."""
+    checks = [
+        ("a non-finite value (inf)", lambda f: (~np.isfinite(f.to_numpy(dtype=np.float64))).any(axis=1)),
+        (f"an open time outside 0..{MAX_OPEN_TIME:.0e}",
+         lambda f: ~f["open_time"].between(0, MAX_OPEN_TIME).to_numpy()),
+        (f"a price above {MAX_PRICE:.0e}", lambda f: (f[["open", "high", "low", "close"]] > MAX_PRICE).any(axis=1)),
+        ("a price <= 0", lambda f: (f[["open", "high", "low", "close"]] <= 0).any(axis=1)),
+        (f"a volume above {MAX_VOLUME:.0e}", lambda f: (f["volume"] > MAX_VOLUME).to_numpy()),
+        ("a negative volume", lambda f: (f["volume"] < 0).to_numpy()),
+        ("high below low", lambda f: (f["high"] < f["low"]).to_numpy()),
+    ]
+    for what, broken in checks:
+        mask = np.asarray(broken(frame))
+        if mask.any():
+            row = int(np.argmax(mask)) + first_line
+            raise DataError(f"{path}: line {row} has {what}; fix or remove it")
 
 
 def _validate(frame: pd.DataFrame, path: Path, first_line: int) -> None:
@@ -147,6 +189,7 @@ def load_funding(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"funding file not found: {path}")
+    _first_text_line(path, "funding")
     try:
         frame = pd.read_csv(path)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -158,5 +201,15 @@ def load_funding(path: str | Path) -> pd.DataFrame:
     if frame.isna().any().any():
         row = int(frame[frame.isna().any(axis=1)].index[0]) + 2
         raise DataError(f"{path}: line {row} has a missing or non-numeric value")
+    values = frame.to_numpy(dtype=np.float64)
+    broken = (~np.isfinite(values)).any(axis=1)
+    broken |= (np.abs(frame["funding_rate"]) >= MAX_FUNDING_RATE).to_numpy()
+    broken |= ~frame["funding_time"].between(0, MAX_OPEN_TIME).to_numpy()
+    if broken.any():
+        row = int(np.argmax(broken)) + 2
+        raise DataError(
+            f"{path}: line {row} has a non-finite or out-of-range value (|rate| < {MAX_FUNDING_RATE}, "
+            f"time 0..{MAX_OPEN_TIME:.0e} ms)"
+        )
     frame["funding_time"] = frame["funding_time"].astype(np.int64)
     return frame.sort_values("funding_time").reset_index(drop=True)

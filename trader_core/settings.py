@@ -8,6 +8,7 @@ never live here: they come from the run's ``config_metadata.yaml``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -19,6 +20,18 @@ except ModuleNotFoundError:  # pragma: no cover
 from .errors import ConfigError
 
 
+def _check_range(section: str, key: str, value: float, low: float, high: float,
+                 low_open: bool = False, high_open: bool = False) -> None:
+    """``value`` finite and within [low, high] (open ends where asked), else a ConfigError naming the key.
+
+    Written so NaN fails: every comparison with NaN is false, so ``not (low <= nan)`` holds."""
+    above_low = value > low if low_open else value >= low
+    below_high = value < high if high_open else value <= high
+    if not (math.isfinite(value) and above_low and below_high):
+        bounds = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ConfigError(f"config.toml [{section}] {key} must be a finite number in {bounds}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class RiskSettings:
     max_drawdown: float = 0.15  # fraction of the session's peak equity
@@ -26,12 +39,11 @@ class RiskSettings:
     stale_grace_seconds: float = 30.0
 
     def validate(self) -> None:
-        if not 0 < self.max_drawdown < 1:
+        if not (math.isfinite(self.max_drawdown) and 0 < self.max_drawdown < 1):
             raise ConfigError(f"config.toml [risk] max_drawdown must be between 0 and 1, got {self.max_drawdown}")
-        if self.max_consecutive_failures < 1:
-            raise ConfigError("config.toml [risk] max_consecutive_failures must be >= 1")
-        if self.stale_grace_seconds < 0:
-            raise ConfigError("config.toml [risk] stale_grace_seconds must be >= 0")
+        _check_range("risk", "max_consecutive_failures", self.max_consecutive_failures, 1, 1000)
+        # One day: a longer grace would let the engine act on yesterday's candle.
+        _check_range("risk", "stale_grace_seconds", self.stale_grace_seconds, 0, 86_400)
 
 
 @dataclass(frozen=True)
@@ -40,10 +52,9 @@ class RetrySettings:
     delay_seconds: float = 1.0
 
     def validate(self) -> None:
-        if self.attempts < 1:
-            raise ConfigError("config.toml [retries] attempts must be >= 1")
-        if self.delay_seconds < 0:
-            raise ConfigError("config.toml [retries] delay_seconds must be >= 0")
+        # 20 tries 60 s apart already outlast a candle of 15 minutes; more only hides an outage.
+        _check_range("retries", "attempts", self.attempts, 1, 20)
+        _check_range("retries", "delay_seconds", self.delay_seconds, 0, 60)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ the console itself, so headless commands work without a terminal UI stack.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,44 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as a ``ConfigError``: one line, exit code 2.
+
+    argparse's own ``error()`` prints the usage block too; here the message names the
+    argument and the handler in ``main`` prints it like every other expected failure."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ConfigError(f"{message} (see {self.prog} --help)")
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (rejects nan, inf and the like, which float() accepts)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def _add_trust_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-run", action="store_true",
+        help="load a run whose scaler exists only as a pickle (unpickling runs code: only for runs you made)",
+    )
+
+
 def _runs_dir(args) -> Path:
     return Path(args.runs_dir)
 
@@ -31,7 +70,7 @@ def _add_runs_dir(parser: argparse.ArgumentParser) -> None:
 
 # --------------------------------------------------------------------------- train
 def _train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sactui train", description="Train a SAC agent on candles and write a run.")
+    p = _Parser(prog="sactui train", description="Train a SAC agent on candles and write a run.")
     p.add_argument("--data", required=True, help="candle CSV (6 columns, or Binance's 12-column kline dump)")
     p.add_argument("--symbol", default="BTCUSDT")
     p.add_argument("--interval", help="checked against the file's candle spacing")
@@ -72,9 +111,11 @@ def cmd_train(argv: list[str]) -> int:
 
 # --------------------------------------------------------------------------- runs
 def cmd_runs(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="sactui runs", description="List training runs and their key metadata.")
+    """List runs. Pickle-free by construction: metadata, checksums and numbers only."""
+    p = _Parser(prog="sactui runs", description="List training runs and their key metadata.")
     _add_runs_dir(p)
     args = p.parse_args(argv)
+    from trader_core.errors import PickleOnlyRunError
     from trader_core.runs import TrainingRun, run_ids
 
     ids = run_ids(_runs_dir(args))
@@ -83,8 +124,11 @@ def cmd_runs(argv: list[str]) -> int:
         return 0
     _say(f"{'train id':<66} {'symbol':<8} {'int':<4} {'win':>4} {'steps':>7} {'test ret':>9} {'sharpe':>7} {'max dd':>7}")
     for train_id in ids:
-        try:
-            s = TrainingRun.load(train_id, _runs_dir(args)).summary()
+        try:  # never trusted here: listing runs must not unpickle anything
+            s = TrainingRun.load(train_id, _runs_dir(args), trust_pickle=False).summary()
+        except PickleOnlyRunError as exc:
+            _say(f"{train_id:<66} NEEDS --trust-run: {exc}")
+            continue
         except SactuiError as exc:
             _say(f"{train_id:<66} INVALID: {exc}")
             continue
@@ -101,20 +145,21 @@ def cmd_runs(argv: list[str]) -> int:
 
 # --------------------------------------------------------------------------- features
 def cmd_features(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="sactui features",
         description="Write per-candle indicator values and model features from the live (incremental) path.",
     )
     p.add_argument("--train-id", required=True)
     p.add_argument("--data", required=True, help="candle CSV")
     p.add_argument("--out", required=True, help="CSV to write")
+    _add_trust_run(p)
     _add_runs_dir(p)
     args = p.parse_args(argv)
     from trader_core.candles import load_candles
     from trader_core.feature_export import export_features
     from trader_core.runs import TrainingRun
 
-    run = TrainingRun.load(args.train_id, _runs_dir(args))
+    run = TrainingRun.load(args.train_id, _runs_dir(args), trust_pickle=args.trust_run)
     rows = export_features(run, load_candles(args.data), Path(args.out))
     _say(f"wrote {rows} rows to {args.out} (the first {run.features.warmup - 1} candles are warm-up)")
     return 0
@@ -122,13 +167,14 @@ def cmd_features(argv: list[str]) -> int:
 
 # --------------------------------------------------------------------------- replay
 def cmd_replay(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="sactui replay",
         description="Replay candles through the live decision path with paper fills (no network).",
     )
     p.add_argument("--train-id", required=True)
     p.add_argument("--data", help="candle CSV (default: the run's bundled replay candles)")
     p.add_argument("--quiet", action="store_true", help="only the summary")
+    _add_trust_run(p)
     _add_runs_dir(p)
     args = p.parse_args(argv)
     from trader_core.candles import iter_candles
@@ -136,7 +182,7 @@ def cmd_replay(argv: list[str]) -> int:
     from trader_core.replay import replay
     from trader_core.runs import TrainingRun
 
-    run = TrainingRun.load(args.train_id, _runs_dir(args))
+    run = TrainingRun.load(args.train_id, _runs_dir(args), trust_pickle=args.trust_run)
     candles = candles_for(run, Path(args.data) if args.data else None)
     agent = run.load_agent()
     _say(f"replaying {len(candles)} candles through {run.train_id} (live path, paper fills)")
@@ -160,7 +206,7 @@ def _settings(path: str | None):
 
 
 def cmd_session(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="sactui",
         description="Operator console for a trained SAC agent on Binance USD-M Futures (testnet by default).",
         epilog=f"commands: {', '.join(COMMANDS)} (sactui COMMAND --help)",
@@ -170,20 +216,18 @@ def cmd_session(argv: list[str]) -> int:
     mode.add_argument("--sim", action="store_true", help="offline: the loopback exchange replaying real candles")
     mode.add_argument("--live", action="store_true", help="mainnet (real money); asks for confirmation")
     p.add_argument("--headless", action="store_true", help="plain log lines, no terminal UI (default: the console)")
-    p.add_argument("--max-candles", type=int, help="stop after this many steps")
-    p.add_argument("--speed", type=float, default=3600.0, help="--sim replay speed, x real time (default 3600)")
+    p.add_argument("--max-candles", type=positive_int, help="stop after this many steps")
+    p.add_argument("--speed", type=positive_float, default=3600.0,
+                   help="--sim replay speed, x real time (default 3600)")
     p.add_argument("--data", help="--sim: replay this candle file instead of the run's bundled candles")
     p.add_argument("--confirm-live", metavar="SYMBOL", help="headless --live: the symbol, typed exactly")
     p.add_argument("--endpoint", metavar="URL",
                    help="testnet mode against another Binance-compatible server, e.g. a 'sactui sim' URL")
     p.add_argument("--quiet", action="store_true", help="headless: events only, no line per step")
     p.add_argument("--config", default=None, help="operator settings (default: ./config.toml if present)")
+    _add_trust_run(p)
     _add_runs_dir(p)
     args = p.parse_args(argv)
-    if args.max_candles is not None and args.max_candles < 1:
-        raise ConfigError("--max-candles must be >= 1")
-    if args.speed <= 0:
-        raise ConfigError("--speed must be > 0")
     settings = _settings(args.config)
     from trader_core.launcher import SessionOptions
 
@@ -191,10 +235,12 @@ def cmd_session(argv: list[str]) -> int:
         train_id=args.train_id, mode="sim" if args.sim else "live" if args.live else "testnet",
         runs_dir=_runs_dir(args), max_candles=args.max_candles, speed=args.speed,
         data=Path(args.data) if args.data else None, confirm_live=args.confirm_live, endpoint=args.endpoint,
+        trust_run=args.trust_run,
     )
     from trader_core.runs import TrainingRun
 
-    run = TrainingRun.load(args.train_id, _runs_dir(args))  # a bad id says so before anything else
+    # a bad id or an untrusted pickle-only run says so before anything else
+    run = TrainingRun.load(args.train_id, _runs_dir(args), trust_pickle=args.trust_run)
     if not args.headless:
         return _run_console(options, settings, run)
     import asyncio
@@ -240,7 +286,7 @@ def _run_console(options, settings, run) -> int:
 
 
 def cmd_backtest(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="sactui backtest",
         description="Run the trading engine over candles with the in-process paper exchange.",
     )
@@ -248,6 +294,7 @@ def cmd_backtest(argv: list[str]) -> int:
     p.add_argument("--data", help="candle CSV (default: the run's bundled replay candles)")
     p.add_argument("--quiet", action="store_true", help="only events and the summary")
     p.add_argument("--config", default=None)
+    _add_trust_run(p)
     _add_runs_dir(p)
     args = p.parse_args(argv)
     import asyncio
@@ -256,12 +303,12 @@ def cmd_backtest(argv: list[str]) -> int:
     from trader_core.launcher import SessionOptions
 
     options = SessionOptions(train_id=args.train_id, mode="backtest", runs_dir=_runs_dir(args),
-                             data=Path(args.data) if args.data else None)
+                             data=Path(args.data) if args.data else None, trust_run=args.trust_run)
     return asyncio.run(run_headless(options, _settings(args.config), quiet_steps=args.quiet))
 
 
 def cmd_unlatch(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="sactui unlatch",
         description="Clear the drawdown latch of a run after reviewing what happened.",
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import secrets
 import signal
@@ -30,13 +31,40 @@ DEFAULT_START_INDEX = 500
 _ALNUM = string.ascii_letters + string.digits
 
 
+MAX_BALANCE = Decimal("1e12")  # USDT; the accounting's floats lose cents beyond this
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments become a ``ConfigError``: one line on stderr and exit code 2, no usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ConfigError(f"{message} (see {self.prog} --help)")
+
+
 def _decimal(text: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
         raise argparse.ArgumentTypeError(f"not a decimal number: {text!r}") from None
     if not value.is_finite() or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def _balance(text: str) -> Decimal:
+    value = _decimal(text)
+    if value > MAX_BALANCE:
+        raise argparse.ArgumentTypeError(f"must be <= {MAX_BALANCE:E} USDT, got {text!r}")
+    return value
+
+
+def _fee_rate(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a decimal number: {text!r}") from None
+    if not (value.is_finite() and 0 <= value < Decimal("0.1")):
+        raise argparse.ArgumentTypeError(f"must be >= 0 and < 0.1, got {text!r}")
     return value
 
 
@@ -45,27 +73,43 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     return value
 
 
+def _int_in(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {text!r}")
+        return value
+
+    parse.__name__ = f"integer {low}..{high}"
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sactui sim",
         description="Run a loopback Binance USD-M Futures exchange that replays a candle file.",
     )
     parser.add_argument("--data", required=True, help="candle CSV (6-column or Binance's 12-column kline dump)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    parser.add_argument("--port", type=_int_in(0, 65535), default=0, help="port (default 0: any free port)")
     parser.add_argument("--speed", type=_positive_float, default=DEFAULT_SPEED,
                         help="replay speed; 3600 replays a 1h candle per second (default 3600)")
-    parser.add_argument("--start-index", type=int, default=None,
+    parser.add_argument("--start-index", type=_int_in(0, 10**9), default=None,
                         help=f"first forming candle; earlier ones are history (default {DEFAULT_START_INDEX})")
-    parser.add_argument("--balance", type=_decimal, default=Decimal("10000"), help="initial USDT wallet (default 10000)")
-    parser.add_argument("--fee-rate", type=_decimal, default=Decimal("0.0005"), help="taker fee rate (default 0.0005)")
-    parser.add_argument("--leverage", type=int, default=1, help="initial leverage (default 1)")
-    parser.add_argument("--interim-updates", type=int, default=3,
+    parser.add_argument("--balance", type=_balance, default=Decimal("10000"), help="initial USDT wallet (default 10000)")
+    parser.add_argument("--fee-rate", type=_fee_rate, default=Decimal("0.0005"), help="taker fee rate (default 0.0005)")
+    parser.add_argument("--leverage", type=_int_in(1, 125), default=1, help="initial leverage (default 1)")
+    parser.add_argument("--interim-updates", type=_int_in(0, 1000), default=3,
                         help="partial kline updates before each close (default 3)")
     parser.add_argument("--funding", default=None, help="optional funding-rate CSV settled during the replay")
     parser.add_argument("--api-key", default=None, help="API key clients must send (default: generated)")
@@ -148,8 +192,11 @@ def main(argv: list[str]) -> int:
     """Entry point of ``sactui sim``; returns the process exit code."""
     try:
         args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse already printed the problem
+    except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    except ConfigError as exc:
+        print(f"sactui sim: {exc}", file=sys.stderr)
+        return exc.exit_code
     try:
         return asyncio.run(_serve(args, sys.stdout))
     except SactuiError as exc:

@@ -7,6 +7,7 @@ never leaves a half run that live code could pick up.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import platform
@@ -66,7 +67,12 @@ class TrainingRequest:
     features: FeatureSet = field(default_factory=FeatureSet.default)
 
     def validate(self) -> None:
+        finite = all(math.isfinite(v) for v in (
+            self.learning_rate, self.test_fraction, self.validation_fraction, self.drawdown_limit,
+            self.max_leverage, self.deadband,
+        ))
         checks = [
+            (finite, "--lr, --test-fraction, --max-leverage and --deadband must be finite numbers"),
             (self.timesteps >= 1, "--timesteps must be >= 1"),
             (self.learning_rate > 0, "--lr must be > 0"),
             (self.batch_size >= 1, "--batch-size must be >= 1"),
@@ -74,7 +80,9 @@ class TrainingRequest:
             (0 < self.test_fraction < 1, "test fraction must be between 0 and 1"),
             (0 <= self.validation_fraction < 1, "validation fraction must be in [0, 1)"),
             (0 < self.drawdown_limit <= 1, "drawdown limit must be in (0, 1]"),
-            (self.max_leverage <= self.leverage, "max exposure leverage cannot exceed the account leverage"),
+            (0 < self.max_leverage <= self.leverage,
+             f"--max-leverage must be > 0 and <= the account leverage ({self.leverage})"),
+            (0 <= self.deadband < 1, "--deadband must be >= 0 and < 1"),
         ]
         for ok, message in checks:
             if not ok:
