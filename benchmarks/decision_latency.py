@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 from trader_core.candles import iter_candles, load_candles  # noqa: E402
 from trader_core.decision import DecisionPipeline  # noqa: E402
 from trader_core.observation import PortfolioState  # noqa: E402
+from trader_core.policy import SacAgent  # noqa: E402
 from trader_core.runs import TrainingRun  # noqa: E402
 
 DATA_CANDIDATES = (
@@ -62,6 +63,7 @@ def main() -> int:
     frame = frame.iloc[:total].reset_index(drop=True)
     run = TrainingRun.load(args.train_id, Path(args.runs_dir))
     agent = run.load_agent()
+    sb3_model = SacAgent.load(run.model_path).model  # SB3's own predict, for comparison (a run we trust)
     pipeline = DecisionPipeline(run, agent)
     portfolio = PortfolioState(0.1, 0.001, 0.02)
     fs = run.features
@@ -89,7 +91,7 @@ def main() -> int:
             t3 = perf()
             agent.act(decision.observation)
             t4 = perf()
-            agent.model.predict(decision.observation, deterministic=True)
+            sb3_model.predict(decision.observation, deterministic=True)
             t5 = perf()
             observe_us.append((t3 - t2) / 1e3)
             predict_us.append((t4 - t3) / 1e3)

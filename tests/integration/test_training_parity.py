@@ -116,14 +116,17 @@ def test_replay_through_the_live_path_trades_like_the_env(tiny_run, run_candles)
 
 
 def test_numpy_actor_gives_the_torch_action(tiny_run):
-    """The fast numpy evaluation of the actor equals SB3's torch forward (float32 rounding apart)."""
+    """The numpy actor read from the zip's weights (no unpickling) equals SB3's torch forward
+    (float32 rounding apart)."""
+    from trader_core.policy import SacAgent
+
     agent = tiny_run.load_agent()
-    assert agent._layers is not None  # the standard MLP actor takes the numpy path
+    trusted = SacAgent.load(tiny_run.model_path)  # our own run: SB3's unpickling load is fine in a test
     rng = np.random.default_rng(3)
     worst = 0.0
     for _ in range(500):
         obs = (rng.standard_normal(tiny_run.layout.size) * 3).astype(np.float32)
-        worst = max(worst, abs(agent.act(obs) - agent.act_torch(obs)))
-        sb3, _ = agent.model.predict(obs, deterministic=True)
+        worst = max(worst, abs(agent.act(obs) - trusted.act_torch(obs)))
+        sb3, _ = trusted.model.predict(obs, deterministic=True)
         assert abs(float(sb3[0]) - agent.act(obs)) <= 1e-5
     assert worst <= 1e-5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from datetime import datetime
 
+import numpy as np
 import pytest
 import yaml
 
@@ -20,6 +21,11 @@ def _edit_metadata(run_dir, change):
     data = yaml.safe_load(path.read_text())
     change(data)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _drop_scaler_numbers(data):
+    """Make the run look like one written before the scaler numbers were recorded."""
+    del data["scaler"]["mean"], data["scaler"]["scale"]
 
 
 def test_valid_run_loads_with_everything_live_needs(tiny_run):
@@ -44,12 +50,30 @@ def test_unknown_train_id_with_no_runs_says_how_to_make_one(tmp_path):
         TrainingRun.load("x", tmp_path)
 
 
-@pytest.mark.parametrize("name", ["scaler_train.pkl", "model.zip"])
-def test_missing_artifact_is_named(tiny_run_copy, name):
+def test_missing_model_is_named(tiny_run_copy):
     runs_dir, train_id = tiny_run_copy
-    (runs_dir / train_id / name).unlink()
-    with pytest.raises(RunError, match=f"file missing: .*{name}"):
+    (runs_dir / train_id / "model.zip").unlink()
+    with pytest.raises(RunError, match="model file missing: .*model.zip"):
         TrainingRun.load(train_id, runs_dir)
+
+
+def test_missing_scaler_is_named_when_the_run_has_no_scaler_numbers(tiny_run_copy):
+    runs_dir, train_id = tiny_run_copy
+    _edit_metadata(runs_dir / train_id, _drop_scaler_numbers)
+    (runs_dir / train_id / "scaler_train.pkl").unlink()
+    for trust in (False, True):
+        with pytest.raises(RunError, match="scaler file missing: .*scaler_train.pkl"):
+            TrainingRun.load(train_id, runs_dir, trust_pickle=trust)
+
+
+def test_loading_never_needs_the_scaler_pickle(tiny_run_copy):
+    """Training still writes scaler_train.pkl for the operator's tools; loading reads the numbers."""
+    runs_dir, train_id = tiny_run_copy
+    reference = TrainingRun.load(train_id, runs_dir).scaler
+    (runs_dir / train_id / "scaler_train.pkl").unlink()
+    run = TrainingRun.load(train_id, runs_dir)
+    assert np.array_equal(run.scaler.mean, reference.mean) and np.array_equal(run.scaler.scale, reference.scale)
+    assert run.load_agent().observation_shape == (run.layout.size,)
 
 
 def test_unsupported_schema_version(tiny_run_copy):
