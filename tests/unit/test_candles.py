@@ -360,3 +360,70 @@ def test_real_5m_file():
     assert int(frame["open_time"].iloc[0]) == 1_698_796_800_000  # 2023-11-01 00:00 UTC
     # 2024-12-31 00:00 UTC (1_735_603_200_000) minus one 5m candle = 23:55 on the 30th
     assert int(frame["open_time"].iloc[-1]) == 1_735_603_200_000 - FIVE_MIN
+
+
+# ------------------------------------------------------------------ non-finite and absurd values
+
+
+@pytest.mark.parametrize(
+    "bad_row, message",
+    [
+        (f"{T0 + 2 * HOUR},42647.9,inf,42500.0,42600.0,5000.0", "line 4 has a non-finite value"),
+        (f"{T0 + 2 * HOUR},42647.9,42700.0,42500.0,-inf,5000.0", "line 4 has a non-finite value"),
+        (f"{T0 + 2 * HOUR},42647.9,42700.0,42500.0,42600.0,Infinity", "line 4 has a non-finite value"),
+        (f"{T0 + 2 * HOUR},1e300,1e300,1e300,1e300,5000.0", r"line 4 has a price above 1e\+12"),
+        (f"{T0 + 2 * HOUR},0,42700.0,0,42600.0,5000.0", r"line 4 has a price <= 0"),
+        (f"{T0 + 2 * HOUR},-1,42700.0,-2,42600.0,5000.0", r"line 4 has a price <= 0"),
+        (f"{T0 + 2 * HOUR},42647.9,42700.0,42500.0,42600.0,-5", "line 4 has a negative volume"),
+        (f"{T0 + 2 * HOUR},42647.9,42700.0,42500.0,42600.0,1e300", "line 4 has a volume above"),
+        (f"{T0 + 2 * HOUR},42600.0,42500.0,42700.0,42600.0,5000.0", "line 4 has high below low"),
+        ("1e300,42647.9,42700.0,42500.0,42600.0,5000.0", "line 4 has an open time outside"),
+        ("-3600000,42647.9,42700.0,42500.0,42600.0,5000.0", "line 4 has an open time outside"),
+    ],
+)
+def test_non_finite_and_absurd_values_name_their_line(tmp_path, bad_row, message):
+    lines = _six_lines()
+    lines[2] = bad_row
+    path = _write(tmp_path, "bad.csv", [SIX_HEADER, *lines])
+    with pytest.raises(DataError, match=message) as info:
+        load_candles(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    assert info.value.exit_code == 3
+
+
+def test_binary_file_is_a_data_error(tmp_path):
+    path = tmp_path / "model.zip"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(256)) * 4)
+    with pytest.raises(DataError, match="is a binary file, not a candle CSV"):
+        load_candles(path)
+
+
+def test_undecodable_text_is_a_data_error(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("open_time_ms,open,high,low,close,volume,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="is not UTF-8 text"):
+        load_candles(path)
+
+
+def test_undecodable_bytes_after_the_first_line_are_a_data_error(tmp_path):
+    path = tmp_path / "tail.csv"
+    path.write_bytes(("\n".join([SIX_HEADER, *_six_lines()]) + "\n").encode() + b"\xff\xfe\xfa,1,2,3,4,5\n")
+    with pytest.raises(DataError, match="not UTF-8 text") as info:
+        load_candles(path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("rate", ["inf", "nan", "1.5", "-2"])
+def test_load_funding_non_finite_or_absurd_rate_is_data_error(tmp_path, rate):
+    path = _write(tmp_path, "funding.csv", [
+        "funding_time_ms,funding_rate", "1708502400000,0.0001", f"1708531200000,{rate}",
+    ])
+    with pytest.raises(DataError, match="line 3"):
+        load_funding(path)
+
+
+def test_load_funding_binary_file_is_data_error(tmp_path):
+    path = tmp_path / "funding.csv"
+    path.write_bytes(b"\x00\x01\x02" * 100)
+    with pytest.raises(DataError, match="binary file"):
+        load_funding(path)

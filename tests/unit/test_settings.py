@@ -131,3 +131,37 @@ def test_invalid_toml(tmp_path):
 def test_missing_named_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    "text, key", [
+        ("[risk]\nstale_grace_seconds = nan\n", "stale_grace_seconds"),
+        ("[risk]\nstale_grace_seconds = inf\n", "stale_grace_seconds"),
+        ("[risk]\nstale_grace_seconds = 86401\n", "stale_grace_seconds"),
+        ("[risk]\nmax_drawdown = nan\n", "max_drawdown"),
+        ("[risk]\nmax_consecutive_failures = 1001\n", "max_consecutive_failures"),
+        ("[retries]\ndelay_seconds = nan\n", "delay_seconds"),
+        ("[retries]\ndelay_seconds = -inf\n", "delay_seconds"),
+        ("[retries]\ndelay_seconds = 1e9\n", "delay_seconds"),
+        ("[retries]\nattempts = 21\n", "attempts"),
+    ],
+)
+def test_non_finite_and_huge_values_are_refused_naming_the_key(tmp_path, text, key):
+    """TOML has nan and inf literals; every comparison with nan is false, so a check
+    written as ``value < 0`` would accept it and the engine would crash later."""
+    with pytest.raises(ConfigError, match=key) as info:
+        load_settings(_toml(tmp_path, text))
+    assert "finite number" in str(info.value) or "between 0 and 1" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text", [
+        "[risk]\nstale_grace_seconds = 86400\nmax_consecutive_failures = 1000\n",
+        "[risk]\nstale_grace_seconds = 0\nmax_consecutive_failures = 1\n",
+        "[retries]\nattempts = 20\ndelay_seconds = 60\n",
+        "[retries]\nattempts = 1\ndelay_seconds = 0\n",
+    ],
+)
+def test_range_bounds_are_inclusive(tmp_path, text):
+    load_settings(_toml(tmp_path, text))
