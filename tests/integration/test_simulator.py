@@ -10,7 +10,6 @@ manual mode, so nothing waits on the wall clock except short, bounded timeouts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from decimal import Decimal
@@ -19,8 +18,6 @@ import aiohttp
 import pandas as pd
 import pytest
 import websockets
-from binance import AsyncClient, BinanceSocketManager
-from binance.exceptions import BinanceAPIException
 
 from trader_core.accounting import price_to_decimal
 from trader_core.candles import load_candles
@@ -28,10 +25,9 @@ from trader_core.exchanges.filters import SymbolFilters
 from trader_core.simulator import LoopbackExchange, ReplayExhausted
 from trader_core.simulator.main import main as sim_main
 
-KEY = "simKey0123456789"
-SECRET = "simSecret-for-tests"
-START = 500
-RECV = 3.0  # bound on any single websocket wait
+from sim_client import (
+    KEY, RECV, SECRET, START, api_error, connect, market, nothing_arrives, quick, recv, recv_json, socket_manager,
+)
 
 
 # ---------------------------------------------------------------------------- fixtures and helpers
@@ -48,71 +44,14 @@ async def sim(candles):
         yield exchange
 
 
-def client_class(sim: LoopbackExchange) -> type[AsyncClient]:
-    """AsyncClient pointed at the simulator, as reference §1 prescribes."""
-    return type("LoopbackClient", (AsyncClient,), {
-        "API_TESTNET_URL": sim.rest_base + "/api",
-        "FUTURES_TESTNET_URL": sim.rest_base + "/fapi",
-    })
-
-
-@contextlib.asynccontextmanager
-async def connect(sim: LoopbackExchange, key: str = KEY, secret: str = SECRET, **kwargs):
-    client = await client_class(sim).create(key, secret, testnet=True, **kwargs)
-    try:
-        yield client
-    finally:
-        await client.close_connection()
-
-
 @pytest.fixture
 async def client(sim):
     async with connect(sim) as c:
         yield c
 
 
-def socket_manager(client: AsyncClient, sim: LoopbackExchange) -> BinanceSocketManager:
-    bsm = BinanceSocketManager(client)
-    bsm.FSTREAM_TESTNET_URL = sim.ws_base
-    return bsm
-
-
-def quick(socket):
-    """Shorten python-binance's 10 s read slices so leaving the socket is fast."""
-    socket.TIMEOUT = 0.2
-    return socket
-
-
-async def recv(socket, timeout: float = RECV):
-    return await asyncio.wait_for(socket.recv(), timeout)
-
-
-async def recv_json(ws, timeout: float = RECV):
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
-
-
-async def nothing_arrives(ws, within: float = 0.3) -> bool:
-    try:
-        await asyncio.wait_for(ws.recv(), within)
-    except asyncio.TimeoutError:
-        return True
-    return False
-
-
 def row_of(candles: pd.DataFrame, i: int):
     return candles.iloc[i]
-
-
-async def api_error(coro) -> BinanceAPIException:
-    with pytest.raises(BinanceAPIException) as info:
-        await coro
-    return info.value
-
-
-async def market(client, side: str, qty: str, **extra):
-    return await client.futures_create_order(
-        symbol="BTCUSDT", side=side, type="MARKET", quantity=qty, newOrderRespType="RESULT", **extra
-    )
 
 
 # ---------------------------------------------------------------------------- public REST
@@ -134,7 +73,8 @@ async def test_public_routes_answer_like_binance(sim, client, candles):
     assert {r["rateLimitType"] for r in info["rateLimits"]} == {"REQUEST_WEIGHT", "ORDERS"}
 
     premium = await client.futures_mark_price(symbol="BTCUSDT")
-    assert Decimal(premium["markPrice"]) == sim.price == price_to_decimal(row_of(candles, START).open)
+    # Candle 500 has not traded yet: the last price is candle 499's close.
+    assert Decimal(premium["markPrice"]) == sim.price == price_to_decimal(row_of(candles, START - 1).close)
 
 
 async def test_klines_show_closed_candles_and_the_forming_one(sim, client, candles):
@@ -147,12 +87,13 @@ async def test_klines_show_closed_candles_and_the_forming_one(sim, client, candl
     assert [Decimal(x) for x in closed[1:6]] == [price_to_decimal(c[k]) for k in ("open", "high", "low", "close", "volume")]
     assert closed[6] == closed[0] + 3_600_000 - 1 and len(closed) == 12 and closed[11] == "0"
     assert isinstance(closed[8], int) and isinstance(closed[7], str)
+    # The forming candle has no trade yet: flat at the last close (41721.2), no volume.
     assert forming[1] == forming[2] == forming[3] == forming[4] == "41721.20" and forming[5] == "0.000"
 
     await sim.step()
     rows = await client.futures_klines(symbol="BTCUSDT", interval="1h", limit=2)
     assert rows[0][0] == int(candles.open_time[START]) and rows[0][4] == "41644.90"  # now closed, full values
-    assert rows[1][0] == int(candles.open_time[START + 1]) and rows[1][1] == "41644.90"
+    assert rows[1][0] == int(candles.open_time[START + 1]) and rows[1][1:5] == ["41644.90"] * 4  # candle 500's close
 
     window = await client.futures_klines(symbol="BTCUSDT", interval="1h",
                                          startTime=int(candles.open_time[10]), endTime=int(candles.open_time[14]))
@@ -210,7 +151,7 @@ async def test_account_routes_and_settings(sim, client):
 
 
 async def test_market_fill_and_partial_close_accounting_by_hand(sim, client):
-    # Candle 500 opens at 41721.2: that is the price a market order fills at now.
+    # Candle 499 closed at 41721.2 and candle 500 has not traded yet: a market order fills there.
     assert sim.price == Decimal("41721.2")
     buy = await market(client, "BUY", "0.01")
     assert buy["status"] == "FILLED" and buy["avgPrice"] == "41721.20" and buy["executedQty"] == "0.010"
@@ -224,7 +165,7 @@ async def test_market_fill_and_partial_close_accounting_by_hand(sim, client):
 
     closed = await sim.step()
     assert closed.open_time == sim.market.open_times[START] and sim.current_index == START + 1
-    # Candle 501 opens at 41644.9: unrealised = (41644.9 - 41721.2) * 0.01 = -0.763
+    # Candle 500 closed at 41644.9: unrealised = (41644.9 - 41721.2) * 0.01 = -0.763
     assert sim.price == Decimal("41644.9")
     (pos,) = await client.futures_position_information()
     assert Decimal(pos["unRealizedProfit"]) == Decimal("-0.763")
@@ -247,6 +188,38 @@ async def test_market_fill_and_partial_close_accounting_by_hand(sim, client):
     assert sim.exchange.account.realized_pnl == Decimal("-0.3052")
     assert [r.accepted for r in sim.orders_received] == [True, True]
     assert sim.orders_received[1].reduce_only and sim.orders_received[1].quantity == Decimal("0.004")
+
+
+async def test_right_after_a_close_the_price_is_that_close_not_the_next_open(sim, client, candles):
+    # In half of the real candles the next open differs from the close (the first trade
+    # of the new hour was a tick or more away). Between a close and the next candle's
+    # first trade, Binance's last price is the close, and so is the simulator's: REST
+    # klines, the mark price and a market order's fill all say the close.
+    gaps = candles.open.to_numpy()[1:] != candles.close.to_numpy()[:-1]
+    assert 0.4 < gaps.mean() < 0.6
+    k = next(i for i in range(START, START + 50) if gaps[i])  # candle 502: close 41636.7, next open 41636.8
+    close_k, open_next = price_to_decimal(row_of(candles, k).close), price_to_decimal(row_of(candles, k + 1).open)
+    assert close_k != open_next
+    async with websockets.connect(sim.ws_base + "market/ws/btcusdt@kline_1h") as ws:
+        await sim.step(k + 1 - START)
+        for _ in range(4 * (k + 1 - START)):
+            await recv_json(ws)
+        assert sim.current_index == k + 1 and sim.price == close_k
+        premium = await client.futures_mark_price(symbol="BTCUSDT")
+        assert Decimal(premium["markPrice"]) == close_k
+        *_, last_closed, forming = await client.futures_klines(symbol="BTCUSDT", interval="1h", limit=3)
+        assert Decimal(last_closed[4]) == close_k and forming[0] == int(candles.open_time[k + 1])
+        assert [Decimal(x) for x in forming[1:5]] == [close_k] * 4 and forming[5] == "0.000" and forming[8] == 0
+        buy = await market(client, "BUY", "0.01")
+        assert Decimal(buy["avgPrice"]) == close_k
+        assert sim.exchange.account.entry_price == close_k
+        # The next candle's first update is its first trade: the real open appears.
+        await sim.step()
+        first = (await recv_json(ws))["k"]
+        assert first["t"] == int(candles.open_time[k + 1]) and not first["x"]
+        assert Decimal(first["o"]) == open_next
+    rows = await client.futures_klines(symbol="BTCUSDT", interval="1h", limit=2)
+    assert Decimal(rows[0][1]) == open_next  # the closed candle keeps its real open
 
 
 async def test_funding_settles_inside_the_candle_through_the_shared_accounting(candles):

@@ -63,7 +63,7 @@ def test_visible_rows_follow_binance_windowing():
     assert replay.visible_rows(0, 10**13, 1)[0][0] == 0  # futures_historical_klines' probe
     assert replay.visible_rows(8 * HOUR, None, 5) == []
     forming = replay.visible_rows(None, None, 1)[0]
-    assert forming[1:6] == ["100.00", "100.00", "100.00", "100.00", "0.000"]
+    assert forming[1:6] == ["100.50", "100.50", "100.50", "100.50", "0.000"]  # no trade yet: last close
 
 
 def test_replay_refuses_bad_start_and_stops_at_the_last_candle():
@@ -75,3 +75,31 @@ def test_replay_refuses_bad_start_and_stops_at_the_last_candle():
     with pytest.raises(ReplayExhausted):
         replay.advance()
     assert replay.current_index == 2 and replay.progress == 0
+
+
+def test_price_after_a_close_is_that_close_until_the_next_candle_trades():
+    # Candle 1 closes at 100.5 but candle 2 opens at 103.0 (a gap, as in about half of
+    # real BTCUSDT candles): between the close and candle 2's first update the last
+    # traded price is still 100.5, and candle 2 is shown without trades at that price.
+    replay = MarketReplay(_frame([(99.0, 101.0, 98.0, 99.5, 5.0), (99.5, 101.0, 99.0, 100.5, 2.0),
+                                  (103.0, 104.0, 102.0, 103.5, 3.0), (103.5, 104.0, 103.0, 103.8, 1.0)]),
+                          1, FILTERS, 1)
+    assert replay.price == D("99.5")  # start: candle 0's close, before candle 1 trades
+    first = replay.advance()
+    assert (first.open, first.closed) == (D("99.5"), False)
+    closed = replay.advance()
+    assert closed.closed and closed.close == D("100.5") and replay.current_index == 2
+    assert replay.price == D("100.5")
+    forming = replay.forming
+    assert (forming.open, forming.high, forming.low, forming.close) == (D("100.5"),) * 4
+    assert (forming.volume, forming.trades, forming.closed) == (D(0), 0, False)
+    assert replay.visible_rows(None, None, 1)[0][1:6] == ["100.50", "100.50", "100.50", "100.50", "0.000"]
+    update = replay.advance()  # the first trade of candle 2: its real open
+    assert update.open == D("103.0") and update.low <= D("103.0") <= update.high
+    assert replay.price == update.close != D("100.5")
+    assert replay.kline(2).open == D("103.0")  # the closed candle keeps its real open
+
+
+def test_the_data_first_candle_starts_at_its_own_open():
+    replay = MarketReplay(_frame([(100.0, 101.0, 99.0, 100.5, 1.0)] * 2), 0, FILTERS, 3)
+    assert replay.price == D("100.0") and replay.forming.open == D("100.0")

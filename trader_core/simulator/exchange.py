@@ -12,6 +12,12 @@ Simplifications (documented, not hidden): one symbol, one-way mode (positionSide
 BOTH), cross margin only for the money (the margin type is recorded and reported),
 every fill pays the account's single fee rate (no maker rebate), LIMIT supports GTC
 only, a reduce-only order larger than the position fills just the position.
+
+A MARKET order normally fills whole at the last price. When ``fill_fraction`` (the
+fault injector's partial-fill switch) returns a fraction, it executes only that
+share, rounded down to the step size, and then ends EXPIRED with ``executedQty`` <
+``origQty`` - what Binance does with a MARKET order the book could not fully fill.
+The user stream then says TRADE / PARTIALLY_FILLED, ACCOUNT_UPDATE, EXPIRED / EXPIRED.
 """
 
 from __future__ import annotations
@@ -81,6 +87,7 @@ class SimulatedExchange:
         clock_ms: Callable[[], int],
         price: Callable[[], Decimal],
         emit: Callable[[dict], None],
+        fill_fraction: Callable[[str], Decimal | None] | None = None,
     ) -> None:
         self.symbol = symbol
         self.filters = filters
@@ -93,6 +100,7 @@ class SimulatedExchange:
         self._clock_ms = clock_ms
         self._price = price
         self._emit = emit
+        self._fill_fraction = fill_fraction or (lambda _client_order_id: None)
         self.update_ms = clock_ms()
         self.render = OrderRenderer(shown_places(filters.tick_size), shown_places(filters.step_size))
 
@@ -207,27 +215,43 @@ class SimulatedExchange:
         self._next_order_id += 1
         self.orders[order.order_id] = order
         self._by_client_id.setdefault(client_id, []).append(order.order_id)
-        if marketable:
-            self._execute(order, fill_qty, exec_price, maker=False)
-        else:
+        if not marketable:
             self._emit(self.render.trade_update(order, "NEW", now))
+            return order
+        fraction = self._fill_fraction(client_id) if order_type == "MARKET" else None
+        if fraction is None:
+            self._execute(order, fill_qty, exec_price, maker=False)
+            return order
+        part = self.filters.round_qty_down(fill_qty * fraction)
+        if part > 0:
+            self._execute(order, part, exec_price, maker=False, status="PARTIALLY_FILLED")
+        if order.status != "EXPIRED":
+            self._expire(order)
         return order
 
-    def _execute(self, order: SimOrder, quantity: Decimal, price: Decimal, maker: bool) -> Fill | None:
-        """Fill ``quantity`` of ``order`` at ``price`` through the shared accounting."""
+    def _expire(self, order: SimOrder) -> None:
+        """End an order whose remainder will not execute (EXPIRED, what executed stays)."""
+        order.status = "EXPIRED"
+        order.update_ms = self._clock_ms()
+        self._emit(self.render.trade_update(order, "EXPIRED", order.update_ms))
+
+    def _execute(
+        self, order: SimOrder, quantity: Decimal, price: Decimal, maker: bool, status: str = "FILLED",
+    ) -> Fill | None:
+        """Fill ``quantity`` of ``order`` at ``price`` through the shared accounting; the
+        order's status becomes ``status`` (PARTIALLY_FILLED when more may follow)."""
         signed = quantity if order.side == "BUY" else -quantity
         fill, _status = self.account.try_fill(signed, price)
         now = self._clock_ms()
         order.update_ms = now
         if fill is None:  # margin vanished while resting
-            order.status = "EXPIRED"
-            self._emit(self.render.trade_update(order, "EXPIRED", now))
+            self._expire(order)
             return None
         order.executed_qty += quantity
         order.cum_quote += quantity * price
         order.avg_price = order.cum_quote / order.executed_qty
         order.fees.append(fill.fee)
-        order.status = "FILLED"
+        order.status = status
         trade_id = self._next_trade_id
         self._next_trade_id += 1
         self.update_ms = now
@@ -270,9 +294,7 @@ class SimulatedExchange:
             if order.reduce_only:
                 position = self.account.position_qty
                 if position == 0 or (position > 0) == (order.side == "BUY"):
-                    order.status = "EXPIRED"
-                    order.update_ms = self._clock_ms()
-                    self._emit(self.render.trade_update(order, "EXPIRED", order.update_ms))
+                    self._expire(order)
                     continue
                 quantity = min(quantity, abs(position))
             self._execute(order, quantity, order.price, maker=True)

@@ -1,11 +1,25 @@
 """Fault injection: the failures a live bot meets, on demand and observable.
 
-Why: the connector's hardest code (reconnect and backfill, resolve an order whose
-answer never came, back off on 429/418, resync the clock on -1021, refuse on a
-rejection) only runs when something goes wrong, and the real exchange will not go
-wrong on cue. Each method arms one fault for the next matching request(s) or
-changes the stream behaviour now; ``injected`` records every fault actually applied
-so a test can prove the failure it staged really happened.
+Why: the connector's and the engine's hardest code (reconnect and backfill, resolve
+an order whose answer never came, back off on 429/418, resync the clock on -1021,
+refuse on a rejection, keep closing through an outage, account for a partial fill)
+only runs when something goes wrong, and the real exchange will not go wrong on cue.
+Each method arms one fault for the next matching request(s) or changes the stream
+behaviour now; ``injected`` records every fault actually applied, as
+``(kind, detail)``, so a test can prove the failure it staged really happened.
+
+Where each fault acts in a request (see ``rest.RestApi.handle``):
+
+1. an outage answers before anything else (no weight counted, nothing processed);
+2. ``fail_next_requests`` / ``rate_limit`` answer before authentication;
+3. order refusals (``refuse_orders``, ``reject_next_order``) answer an authenticated
+   order POST without processing it;
+4. a partial fill changes how much of an accepted MARKET order executes;
+5. a hold delays the answer of an accepted order after it was processed.
+
+Durations are server time (``server_ms``: wall clock plus ``clock_skew_ms``), so a
+test moves them deterministically by changing the skew; only a hold's optional
+timeout is wall time, because it stands for a client's request timeout.
 """
 
 from __future__ import annotations
@@ -13,6 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from .api_errors import ApiError, message_for
 
@@ -32,11 +47,55 @@ class _RequestRule:
         )
 
 
+@dataclass
+class _Refusal:
+    """Order POSTs refused with ``error``: ``remaining`` of them (None: no count limit)
+    until server time ``until_ms`` (None: no time limit)."""
+
+    error: ApiError
+    remaining: int | None
+    until_ms: int | None
+
+    def active(self, now_ms: int) -> bool:
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        return self.until_ms is None or now_ms < self.until_ms
+
+
+@dataclass(frozen=True)
+class OutageHit:
+    """How one request meets an outage: a reset connection, or ``error``'s answer."""
+
+    reset: bool
+    error: ApiError
+
+
+@dataclass
+class _Outage:
+    pass_through: int  # REST requests still answered normally before the outage starts
+    reset: bool
+    websockets: bool
+    error: ApiError
+
+    @property
+    def started(self) -> bool:
+        return self.pass_through <= 0
+
+
+@dataclass(eq=False)
+class HeldAnswer:
+    """One order answer being held: released by ``gate``, or after ``seconds`` (None: never)."""
+
+    client_order_id: str
+    seconds: float | None
+    gate: asyncio.Event
+
+
 class FaultInjector:
     """Armed faults of one simulator; the server consults it on every request and broadcast.
 
-    ``clock_skew_ms`` is a plain attribute: the server clock (``serverTime`` and the
-    recvWindow check) is real time plus it.
+    ``clock_skew_ms`` is a plain attribute: the server clock (``serverTime``, the
+    recvWindow check, timed refusals) is real time plus it.
     """
 
     def __init__(self, drop: Callable[[int], "asyncio.Task[None]"], server_ms: Callable[[], int]) -> None:
@@ -47,11 +106,18 @@ class FaultInjector:
         #: (kind, detail) of every fault actually applied, in order.
         self.injected: list[tuple[str, str]] = []
         self._rules: list[_RequestRule] = []
-        self._rejects: list[ApiError] = []
-        self._holds = 0
-        self._hold_seconds = 30.0
+        self._refusals: list[_Refusal] = []
+        self._outage: _Outage | None = None
+        self._partials: list[Decimal] = []
         self._skip_closes = 0
-        self._released = asyncio.Event()
+        self._armed_holds: list[float | None] = []  # per armed hold: its wall-time limit
+        self._held: list[HeldAnswer] = []  # answers being held now
+        self._closing = False
+        #: Client order ids whose answers were held, in order (processed, answer delayed).
+        self.held_orders: list[str] = []
+        #: Set once an order was processed and its answer is being held.
+        self.order_held = asyncio.Event()
+        self._held_changed = asyncio.Event()
 
     # ------------------------------------------------------------------ websockets
 
@@ -83,6 +149,55 @@ class FaultInjector:
             self.injected.append(("skip_candle_close", ""))
             return True
         return False
+
+    # ------------------------------------------------------------------ outage
+
+    def start_outage(
+        self,
+        *,
+        after_requests: int = 0,
+        reset: bool = False,
+        websockets: bool = False,
+        status: int = 503,
+        code: int = -1001,
+    ) -> None:
+        """Every REST request fails until ``end_outage()``: HTTP ``status`` with ``code``,
+        or, with ``reset``, the connection is reset without an answer. Nothing is processed.
+
+        ``after_requests=K`` lets the next K REST requests through first (say, the cancel
+        of an emergency close) so the outage hits the request after them (the close).
+        ``websockets`` also refuses new websocket connections (503 or reset) once the
+        outage has started; open connections stay up (drop them with ``drop_market_streams``).
+        """
+        if after_requests < 0:
+            raise ValueError(f"after_requests must be >= 0, got {after_requests}")
+        self._outage = _Outage(after_requests, reset, websockets, ApiError(code, message_for(code), status))
+
+    def end_outage(self) -> None:
+        self._outage = None
+
+    @property
+    def outage_active(self) -> bool:
+        return self._outage is not None and self._outage.started
+
+    def take_outage(self, method: str, path: str) -> OutageHit | None:
+        """How this REST request meets the outage, or None to serve it."""
+        outage = self._outage
+        if outage is None:
+            return None
+        if not outage.started:
+            outage.pass_through -= 1
+            return None
+        self.injected.append(("outage_reset" if outage.reset else "outage", f"{method} {path}"))
+        return OutageHit(outage.reset, outage.error)
+
+    def take_websocket_outage(self, path: str) -> OutageHit | None:
+        """How a new websocket connection meets the outage, or None to accept it."""
+        outage = self._outage
+        if outage is None or not outage.started or not outage.websockets:
+            return None
+        self.injected.append(("outage_reset" if outage.reset else "outage", f"WS {path}"))
+        return OutageHit(outage.reset, outage.error)
 
     # ------------------------------------------------------------------ REST
 
@@ -129,35 +244,142 @@ class FaultInjector:
         self._rules = [r for r in self._rules if r.remaining > 0]
         return None
 
+    # ------------------------------------------------------------------ order refusals
+
+    def refuse_orders(
+        self,
+        code: int = -2019,
+        status: int = 0,
+        count: int | None = None,
+        seconds: float | None = None,
+        msg: str | None = None,
+    ) -> None:
+        """Refuse authenticated order POSTs with ``code`` (HTTP ``status``, default the
+        code's usual one: 400, or 503 for -1001) without processing them.
+
+        ``count``: the next ``count`` orders; ``seconds``: for that long of server time;
+        both: whichever ends first; neither: until ``release_orders()``.
+        """
+        if count is not None and count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        if seconds is not None and not seconds > 0:
+            raise ValueError(f"seconds must be > 0, got {seconds}")
+        until = self._server_ms() + int(seconds * 1000) if seconds is not None else None
+        self._refusals.append(_Refusal(ApiError(code, msg or message_for(code), status), count, until))
+
     def reject_next_order(self, code: int, msg: str | None = None, status: int = 400) -> None:
         """The next order POST (after authentication) is refused with ``code``."""
-        self._rejects.append(ApiError(code, msg or message_for(code), status))
+        self.refuse_orders(code, status, count=1, msg=msg)
 
-    def take_order_reject(self) -> ApiError | None:
-        if not self._rejects:
+    def release_orders(self) -> None:
+        """Stop refusing orders (every armed refusal is dropped)."""
+        self._refusals.clear()
+
+    @property
+    def refusing_orders(self) -> bool:
+        now = self._server_ms()
+        return any(r.active(now) for r in self._refusals)
+
+    def take_order_refusal(self, client_order_id: str) -> ApiError | None:
+        """The refusal for this order POST, consuming one of a counted refusal, or None."""
+        now = self._server_ms()
+        self._refusals = [r for r in self._refusals if r.active(now)]
+        if not self._refusals:
             return None
-        error = self._rejects.pop(0)
-        self.injected.append(("reject_next_order", str(error.code)))
-        return error
+        refusal = self._refusals[0]
+        if refusal.remaining is not None:
+            refusal.remaining -= 1
+        self.injected.append(("refuse_order", f"{refusal.error.code} {client_order_id}"))
+        return refusal.error
+
+    # ------------------------------------------------------------------ partial fills
+
+    def partial_fill_next_orders(self, n: int, fraction: Decimal | float | str) -> None:
+        """The next ``n`` accepted MARKET orders execute only ``fraction`` (0 <= f < 1) of
+        their quantity, rounded down to the step size, and end EXPIRED (as Binance ends a
+        MARKET order the book could not fill); money moves for the executed part only."""
+        value = Decimal(str(fraction))
+        if not 0 <= value < 1:
+            raise ValueError(f"fraction must be in [0, 1), got {fraction}")
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self._partials.extend([value] * n)
+
+    def take_partial_fill(self, client_order_id: str) -> Decimal | None:
+        """The fraction this MARKET order executes, consuming it, or None for a full fill."""
+        if not self._partials:
+            return None
+        fraction = self._partials.pop(0)
+        self.injected.append(("partial_fill", f"{client_order_id} {fraction}"))
+        return fraction
+
+    # ------------------------------------------------------------------ held answers
+
+    def hold_order_responses(self, n: int = 1, seconds: float | None = None) -> None:
+        """The next ``n`` accepted order POSTs are processed (the order exists, a MARKET
+        one has filled) but their HTTP answer is held until ``release_holds()``, the
+        simulator closes, or - when given - ``seconds`` of wall time pass.
+
+        ``wait_for_held_order()`` / ``order_held`` tell the test the moment an order was
+        processed and its answer is being held (say, to kill the client right then).
+        """
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self._armed_holds.extend([seconds] * n)
 
     def timeout_after_accept(self, n: int = 1, hold_seconds: float = 30.0) -> None:
-        """The next ``n`` order POSTs are processed, but their answer is held ``hold_seconds``."""
-        self._holds += n
-        self._hold_seconds = hold_seconds
+        """The next ``n`` accepted order POSTs are processed, but their answer is held
+        ``hold_seconds`` (or until released): a client with a shorter timeout never sees it."""
+        self.hold_order_responses(n, hold_seconds)
 
-    def take_hold(self) -> float | None:
-        if self._holds <= 0:
+    def take_hold(self, client_order_id: str) -> HeldAnswer | None:
+        """Hold this processed order's answer if a hold is armed: what to wait on, or None."""
+        if not self._armed_holds or self._closing:
             return None
-        self._holds -= 1
-        self.injected.append(("timeout_after_accept", str(self._hold_seconds)))
-        return self._hold_seconds
+        held = HeldAnswer(client_order_id, self._armed_holds.pop(0), asyncio.Event())
+        self._held.append(held)
+        self.held_orders.append(client_order_id)
+        limit = "until released" if held.seconds is None else f"{held.seconds:g}s"
+        self.injected.append(("hold_order_response", f"{client_order_id} {limit}"))
+        self.order_held.set()
+        self._held_changed.set()
+        return held
 
-    async def hold(self, seconds: float) -> None:
-        """Sleep ``seconds`` unless the simulator shuts down first."""
+    async def hold(self, held: HeldAnswer) -> None:
+        """Wait until the answer is released (or the simulator closes, or its time is up)."""
         try:
-            await asyncio.wait_for(self._released.wait(), seconds)
+            await asyncio.wait_for(held.gate.wait(), held.seconds)
         except asyncio.TimeoutError:
             pass
+        finally:
+            if held in self._held:
+                self._held.remove(held)
+
+    async def wait_for_held_order(self, count: int = 1, timeout: float = 10.0) -> str:
+        """Wait until ``count`` order answers have been held; the client id of the
+        ``count``-th. Raises ``TimeoutError`` naming what was armed if it does not happen."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.held_orders) < count:
+            self._held_changed.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"no held order answer #{count} within {timeout:g} s: {len(self.held_orders)} held so far, "
+                    f"{len(self._armed_holds)} hold(s) still armed (was an order accepted?)"
+                )
+            try:
+                await asyncio.wait_for(self._held_changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                continue
+        return self.held_orders[count - 1]
 
     def release_holds(self) -> None:
-        self._released.set()
+        """Send every answer held so far; holds armed but not yet used stay armed."""
+        for held in self._held:
+            held.gate.set()
+
+    def close(self) -> None:
+        """The simulator is shutting down: release every held answer, hold no more."""
+        self._closing = True
+        self.release_holds()

@@ -6,6 +6,12 @@ toward the real ones through a few partial updates, and a price (the forming
 candle's close so far). This module holds only that state and renders it as REST
 kline rows and websocket kline payloads; it does no I/O, so it is easy to test.
 
+Right after a close, before the next candle's first update, no trade has happened in
+the new interval: the price is still the closed candle's close (on Binance the first
+trade after a close is at or next to it), so an order sent just after a close fills
+there, as the backtest assumes. The real next open differs from the close in about
+half of real BTCUSDT candles; it appears with the new candle's first update.
+
 The 6-column candle files carry no trade count, quote volume or taker-buy split.
 When the frame has Binance's extra columns (``quote_volume``, ``count``,
 ``taker_buy_volume``, ``taker_buy_quote_volume``) they are used; otherwise they are
@@ -61,10 +67,12 @@ class MarketReplay:
     """Candles ``[0, current_index)`` are closed, ``current_index`` is forming.
 
     The forming candle advances in ``updates_per_candle = interim_updates + 1`` equal
-    steps: after step j its values are the open moved the fraction j / updates of the
-    way toward the real high, low, close and volume (rounded onto the tick and step
+    steps: after step j >= 1 its values are the open moved the fraction j / updates of
+    the way toward the real high, low, close and volume (rounded onto the tick and step
     grids), so every partial update is a consistent candle, highs only rise, lows only
-    fall, and the last step is exactly the real candle.
+    fall, and the last step is exactly the real candle. At step 0 (no trade yet) it is
+    flat at the previous close with no volume; the data's first candle, having no
+    previous one, starts flat at its own open.
     """
 
     def __init__(
@@ -148,7 +156,8 @@ class MarketReplay:
 
     @property
     def price(self) -> Decimal:
-        """Last traded price: the forming candle's close so far."""
+        """Last traded price: the forming candle's close so far (the previous close
+        until the forming candle's first update)."""
         return self.forming.close
 
     def market_time_ms(self) -> int:
@@ -177,6 +186,13 @@ class MarketReplay:
         if step >= full:
             high, low, close, volume = h, l, c, v
             quote, trades, vb, qb = q_total, trades_total, vb_total, qb_total
+        elif step == 0 and index > 0:
+            # No trade in this interval yet: shown the way Binance shows a kline without
+            # trades - every price at the last traded one (the previous close), nothing
+            # traded. Its first update brings its first trade: the real open.
+            o = high = low = close = price_to_decimal(self._ohlcv[index - 1][3])
+            volume = quote = vb = qb = Decimal(0)
+            trades = 0
         else:
             frac = Decimal(step) / Decimal(full)
             tick = self.filters.tick_size

@@ -3,15 +3,19 @@
 Why: python-binance's ``AsyncClient`` must work against the simulator unchanged, so
 every route answers with Binance's path, JSON shape, content type, error body and
 HTTP status, and authenticates the way Binance does. One dispatcher applies, in
-Binance's order, weight counting, armed faults (which stop a request before it is
-processed), API-key / signature / timestamp checks, then the handler; it also keeps
-the receipt of every order POST, accepted or not, for tests and benchmarks.
+Binance's order, an outage (nothing counted or processed), weight counting, armed
+faults (which stop a request before it is processed), API-key / signature /
+timestamp checks, order refusals, then the handler, then a held answer; it also
+keeps the receipt of every order POST, accepted or not, for tests and benchmarks.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
+import socket
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,6 +119,29 @@ def exchange_info_symbol(symbol: str, filters: SymbolFilters) -> dict:
     }
 
 
+def _json_response(status: int, body: object, headers: dict[str, str]) -> web.Response:
+    return web.Response(
+        text=json.dumps(body, separators=(",", ":")), status=status,
+        content_type="application/json", headers=headers,
+    )
+
+
+def reset_connection(request: web.Request) -> web.Response:
+    """Reset the TCP connection (RST, no answer), as a failing load balancer does.
+
+    SO_LINGER 0 makes the close an immediate reset, so the client sees "connection
+    reset by peer" rather than a clean end of stream; the returned response is never sent.
+    """
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    return web.Response(status=503)
+
+
 class RestApi:
     """Routes requests to handlers over the simulator's state."""
 
@@ -186,12 +213,19 @@ class RestApi:
         raw_query = request.rel_url.raw_query_string
         raw_body = (await request.read()).decode("utf-8", "replace")
         params = parse_params(raw_query, raw_body)
+        is_order_post = (method, path) == ("POST", ORDER_PATH)
+        outage = self.faults.take_outage(method, path)
+        if outage is not None:  # the exchange is down: nothing is counted or processed
+            if is_order_post:
+                self._record(params, received_ns, 0 if outage.reset else outage.error.status,
+                             None if outage.reset else outage.error.body())
+            if outage.reset:
+                return reset_connection(request)
+            return _json_response(outage.error.status, outage.error.body(), {})
         now = self.server_ms()
         route = self.routes.get((method, path))
-        is_order_post = (method, path) == ("POST", ORDER_PATH)
         headers: dict[str, str] = {}
         status, body = 200, None
-        processed = False
         try:
             fault = self.faults.take_request_fault(method, path)
             self.limiter.add_weight(now, route.weight(params) if route else 1)
@@ -206,10 +240,9 @@ class RestApi:
                 check_timestamp(params, now)
             if is_order_post:
                 self.limiter.add_order(now)
-                processed = True
-                rejection = self.faults.take_order_reject()
-                if rejection is not None:
-                    raise rejection
+                refusal = self.faults.take_order_refusal(params.get("newClientOrderId", ""))
+                if refusal is not None:
+                    raise refusal
             body = route.handler(params)
         except ApiError as error:
             status, body = error.status, error.body()
@@ -218,15 +251,13 @@ class RestApi:
         if is_order_post:
             headers.update(self.limiter.order_headers())
             self._record(params, received_ns, status, body)
-            hold = self.faults.take_hold() if processed else None
-            if hold is not None:
-                await self.faults.hold(hold)
-        return web.Response(
-            text=json.dumps(body, separators=(",", ":")), status=status,
-            content_type="application/json", headers=headers,
-        )
+            held = self.faults.take_hold(body["clientOrderId"]) if status == 200 else None
+            if held is not None:
+                await self.faults.hold(held)
+        return _json_response(status, body, headers)
 
     def _record(self, params: dict[str, str], received_ns: int, status: int, body: object) -> None:
+        """Keep the receipt of an order POST; ``status`` 0 = the connection was reset."""
         try:
             quantity: Decimal | None = Decimal(params["quantity"]) if params.get("quantity") else None
         except InvalidOperation:

@@ -32,7 +32,7 @@ from .faults import FaultInjector
 from .listen_keys import ListenKeys
 from .market import MarketReplay, ReplayExhausted
 from .ratelimits import RateLimiter
-from .rest import OrderReceipt, RestApi
+from .rest import OrderReceipt, RestApi, reset_connection
 from .streams import StreamHub
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class LoopbackExchange:
                                  self.server_time_ms)
         self.exchange = SimulatedExchange(
             symbol, filters, initial_balance, fee_rate, leverage, self.server_time_ms,
-            lambda: self.market.price, self.streams.publish_user,
+            lambda: self.market.price, self.streams.publish_user, fill_fraction=self.faults.take_partial_fill,
         )
         self._funding_times: list[int] = []
         self._funding_rates: list[Decimal] = []
@@ -188,9 +188,8 @@ class LoopbackExchange:
             sent = 0 if skipped else self.streams.publish_kline(state, state.close_time)
             self.closes.append(CloseRecord(index, state.open_time, not skipped and sent > 0,
                                            time.monotonic_ns()))
-            # The next candle is current now: its open may already cross a resting limit.
-            forming = market.forming
-            ex.match_resting(forming.high, forming.low)
+            # The next candle is current now, with no trade yet: the price stays at this
+            # close until its first update (whose range may then cross a resting limit).
             await asyncio.sleep(0)  # let writers run before the caller continues
             return market.candle(index)
 
@@ -228,14 +227,26 @@ class LoopbackExchange:
     def _build_app(self) -> web.Application:
         app = web.Application()
         r = app.router
+        up = self._unless_down
         for prefix, route in (("/market", "market"), ("/public", "public"), ("", "legacy")):
-            r.add_get(f"{prefix}/stream", self._ws_combined(route))
-            r.add_get(f"{prefix}/ws", self._ws_raw(route))
-            r.add_get(f"{prefix}/ws/{{name}}", self._ws_raw(route))
-        r.add_get("/private/ws", self._ws_private)
-        r.add_get("/private/ws/{name}", self._ws_private)
+            r.add_get(f"{prefix}/stream", up(self._ws_combined(route)))
+            r.add_get(f"{prefix}/ws", up(self._ws_raw(route)))
+            r.add_get(f"{prefix}/ws/{{name}}", up(self._ws_raw(route)))
+        r.add_get("/private/ws", up(self._ws_private))
+        r.add_get("/private/ws/{name}", up(self._ws_private))
         r.add_route("*", "/{tail:.*}", self.rest.handle)
         return app
+
+    def _unless_down(self, handler):
+        """A websocket handler that refuses new connections during an outage that asks it."""
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            hit = self.faults.take_websocket_outage(request.path)
+            if hit is None:
+                return await handler(request)
+            if hit.reset:
+                return reset_connection(request)
+            return web.json_response(hit.error.body(), status=hit.error.status)
+        return guarded
 
     def _ws_combined(self, route: str):
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -288,7 +299,7 @@ class LoopbackExchange:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
             self._timer = None
-        self.faults.release_holds()
+        self.faults.close()
         await self.streams.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
