@@ -15,7 +15,7 @@ crash in the middle of a session.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,9 @@ class Candle:
     low: float
     close: float
     volume: float
+    #: Fetched from REST after a gap or a reconnect, not pushed live: history by the time it
+    #: arrives, folded into the features but never traded on.
+    backfilled: bool = field(default=False, compare=False)
 
 
 def sha256_file(path: Path) -> str:

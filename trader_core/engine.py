@@ -1,23 +1,33 @@
-"""The trading engine: exactly one step per closed candle, A to H, and the emergency protocol.
+"""The trading engine: exactly one journal row per closed candle, A to H, and the emergency protocol.
 
-Per closed candle (never twice: candles at or before the last journaled one are skipped):
+Per closed candle (never twice: candles at or before the last journaled one are folded
+into the features and skipped):
 
   A. refresh account and position from the exchange
   B. drawdown on equity *including unrealised PnL* against the session's peak;
-     breach -> emergency protocol (and a latch: no automatic restart)
+     breach -> emergency protocol (the latch first: no automatic restart)
   C. features and observation (the same code as training)
   D. the agent's deterministic action
-  E. pre-trade validation: engine state, stale candle, filters, margin
-  F. execute with the connector's retries (idempotent client order id per candle)
+  E. pre-trade validation: engine state, stale or backfilled candle, filters, margin
+  F. execute (deterministic client order id per candle; an unknown outcome is looked
+     up, never resent)
   G. refresh the state after the order
-  H. one journal row, fsynced
+  H. one journal row, fsynced - also for candles that could not be traded (a failed
+     read, a ban, an emergency): the journal has every candle exactly once
 
 States: RUNNING, PAUSED (data flows, no new orders), REDUCING (only orders that
-reduce exposure: while the emergency protocol closes), HALTED (nothing more).
-Commands: ``pause``, ``resume``, ``flatten`` (cancel + close all + pause), ``stop``.
-The engine publishes an immutable ``EngineSnapshot`` after every change and a
-bounded list of ``EngineEvent``s; any UI reads those and calls the commands, and
-nothing else. This module never imports a UI.
+reduce exposure: while the emergency protocol closes), HALTED (nothing more; if the
+position is still open the protocol keeps closing until the exchange reads flat or
+the operator stops the process). Commands: ``pause``, ``resume``, ``flatten``, ``stop``.
+
+Never trade blind: a ban (HTTP 418) holds trading - rows say ``SKIPPED:banned`` and
+the snapshot carries the countdown - and resumes when it lifts; a journal that cannot
+be written stops new orders at once and runs the emergency protocol; consecutive
+exchange failures and an order whose outcome nobody can tell run it too.
+
+The engine publishes an immutable ``EngineSnapshot`` and events to the session's
+``EventLog``; any UI reads those and calls the commands, and nothing else. This
+module never imports a UI.
 """
 
 from __future__ import annotations
@@ -26,23 +36,28 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable, TypeVar
 
 from .accounting import Fill, price_to_decimal
 from .candles import Candle
+from .client_ids import candle_order_id, emergency_order_ids
 from .clock import Clock, SystemClock
 from .decision import DecisionPipeline
+from .emergency import FlattenOutcome, Flattener, _sleep_unless, emergency_record, fill_fee
 from .errors import (
     CredentialsError, ExchangeError, FeedExhausted, JournalError, OrderOutcomeUnknown, OrderRejected,
     SactuiError, TradingHeld,
 )
-from .exchanges.base import AccountState, Exchange, PositionState, make_client_order_id
-from .journal import EmergencyRecord, Journal, read_steps
+from .events import EngineEvent, EventLog
+from .exchanges.base import NOT_FOUND, AccountState, Exchange, OrderResult, PositionState
+from .journal import EmergencyRecord, Journal, read_emergencies, read_steps
 from .latch import write_latch
 from .observation import PortfolioState
 from .reconcile import reconcile
+from .recovery import RECOVERY_MARGIN_MS, last_emergency_seq, plan_recovery
 from .risk import DrawdownGuard, is_stale, pre_trade_block
 from .runs import TrainingRun
 from .session import SessionState
@@ -55,16 +70,10 @@ RUNNING, PAUSED, REDUCING, HALTED, STARTING, STOPPED = (
 )
 RECENT_CANDLES = 120
 RECENT_STEPS = 50
-RECENT_EVENTS = 200
+UNKNOWN = float("nan")  # the action of a candle the engine could not decide on (down, recovered)
+T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class EngineEvent:
-    time_ms: int
-    level: str  # info, warning, error, emergency
-    kind: str
-    message: str
-    seq: int = 0  # increasing per engine: a UI finds new events by it
+__all__ = ["EngineEvent", "EngineSnapshot", "TradingEngine"]
 
 
 @dataclass(frozen=True)
@@ -89,21 +98,33 @@ class EngineSnapshot:
     halted_reason: str = ""
     last_error: str = ""
     journal_path: str = ""
+    held_until_ms: int = 0  # a ban holds trading until then (0: not held)
+    closing: bool = False  # the emergency protocol is still closing a position that is not flat
+
+
+class _StopRequested(Exception):
+    """stop() arrived while start-up waited for a ban to lift."""
 
 
 @dataclass
-class _Counters:
-    consecutive_failures: int = 0
-    emergency_count: int = 0
+class _PendingClose:
+    """An emergency whose configured attempts ended NOT FLAT: the protocol keeps closing."""
+
+    seq: int
+    trigger: str
+    detail: str
+    ids: object  # the emergency's id iterator (never reuse an id)
+    outcome: FlattenOutcome
+    recorded_rounds: int
 
 
 class TradingEngine:
     def __init__(
         self, run: TrainingRun, agent, exchange: Exchange, feed, settings: Settings,
         session: SessionState, production_dir: Path, *, mode: str, clock: Clock | None = None,
-        market_clock: Clock | None = None, durable_journal: bool = True,
+        market_clock: Clock | None = None, durable_journal: bool = True, events: EventLog | None = None,
         on_event: Callable[[EngineEvent], None] | None = None,
-        on_step: Callable[[StepRecord], None] | None = None,
+        on_step: Callable[[StepRecord], None] | None = None, latching: bool = True,
     ) -> None:
         self.training_run = run
         self.exchange = exchange
@@ -114,43 +135,47 @@ class TradingEngine:
         self.mode = mode
         self.clock = clock or SystemClock()
         self.market_clock = market_clock or self.clock
+        self.latching = latching
         self._durable = durable_journal
-        self._on_event = on_event
+        self.events = events or EventLog(self.clock)
+        if on_event is not None:
+            self.events.subscribe(on_event)
         self._on_step = on_step
         self.pipeline = DecisionPipeline(run, agent)
         self.step_ms = interval_ms(run.interval)
         self.guard = DrawdownGuard(settings.risk.max_drawdown)
         if session.stats is not None and session.stats.peak_equity:
             self.guard.peak = Decimal(str(session.stats.peak_equity))
+        retries = settings.retries
+        self.flattener = Flattener(
+            exchange, self.clock, attempts=retries.attempts, delay_s=retries.delay_seconds,
+            max_delay_s=settings.risk.flatten_retry_max_seconds, emit=self._event,
+        )
         self.state = STARTING
         self.halted_reason = ""
         self.last_error = ""
+        self.held_until_ms = 0
         self._candles: deque[Candle] = deque(maxlen=RECENT_CANDLES)
         self._steps: deque[StepRecord] = deque(maxlen=RECENT_STEPS)
-        self._events: deque[EngineEvent] = deque(maxlen=RECENT_EVENTS)
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
-        self._counters = _Counters()
+        self.consecutive_failures = 0
+        self._emergency_seq = 0
+        self._pending_close: _PendingClose | None = None
+        self._journal_broken = False
         self.account: AccountState | None = None
         self.position: PositionState | None = None
         self._start_wallet = Decimal(0)
         self._fees_paid = Decimal(0)
-        self._in_process = bool(getattr(exchange, "in_process", False))
+        self._in_process = exchange.in_process
         self._snapshot: EngineSnapshot | None = None
         self._dirty = True
         self._built_at = 0.0
-        self._event_seq = 0
-        if hasattr(exchange, "retrier"):
-            exchange.retrier._on_event = lambda kind, message: self._event("warning", kind, message)
+        self.events.subscribe(lambda _event: self._publish())
 
     # ------------------------------------------------------------------ events & snapshot
     def _event(self, level: str, kind: str, message: str) -> None:
-        self._event_seq += 1
-        event = EngineEvent(self.clock.now_ms(), level, kind, message, self._event_seq)
-        self._events.append(event)
-        if self._on_event is not None:
-            self._on_event(event)
-        self._publish()
+        self.events.emit(level, kind, message)
 
     def _publish(self) -> None:
         self._dirty = True
@@ -166,6 +191,23 @@ class TradingEngine:
             self._built_at = now
         return self._snapshot
 
+    def _make_snapshot(self) -> EngineSnapshot:
+        stats = self.session.stats.as_dict() if self.session.stats is not None else {}
+        equity = self.account.equity if self.account else None
+        peak = float(self.guard.peak) if self.guard.peak is not None else 0.0
+        drawdown = max(0.0, 1 - float(equity) / peak) if equity is not None and peak > 0 else 0.0
+        return EngineSnapshot(
+            mode=str(self.mode), symbol=self.training_run.symbol, interval=self.training_run.interval,
+            train_id=self.training_run.train_id, state=self.state, connected=bool(self.feed.connected),
+            market_age_s=self.feed.message_age_s(), candles=tuple(self._candles),
+            forming=self.feed.forming, steps=tuple(self._steps), events=self.events.recent,
+            position=self.position, account=self.account, peak_equity=peak, drawdown=drawdown,
+            max_drawdown=self.settings.risk.max_drawdown, stats=stats, halted_reason=self.halted_reason,
+            last_error=self.last_error, journal_path=str(self.session.journal.steps_path),
+            held_until_ms=self.held_until_ms if self.held_until_ms > self.clock.now_ms() else 0,
+            closing=self._pending_close is not None,
+        )
+
     async def _refresh(self) -> tuple[AccountState, PositionState]:
         """Account and position: both requests in flight together on a network exchange,
         plain sequential calls on an in-process one (no tasks to schedule)."""
@@ -173,22 +215,6 @@ class TradingEngine:
             return await self.exchange.account(), await self.exchange.position()
         account, position = await asyncio.gather(self.exchange.account(), self.exchange.position())
         return account, position
-
-    def _make_snapshot(self) -> EngineSnapshot:
-        stats = self.session.stats.as_dict() if self.session.stats is not None else {}
-        equity = self.account.equity if self.account else None
-        peak = float(self.guard.peak) if self.guard.peak is not None else 0.0
-        drawdown = max(0.0, 1 - float(equity) / peak) if equity is not None and peak > 0 else 0.0
-        return EngineSnapshot(
-            mode=self.mode, symbol=self.training_run.symbol, interval=self.training_run.interval, train_id=self.training_run.train_id,
-            state=self.state, connected=bool(getattr(self.feed, "connected", False)),
-            market_age_s=self.feed.message_age_s() if hasattr(self.feed, "message_age_s") else None,
-            candles=tuple(self._candles), forming=getattr(self.feed, "forming", None),
-            steps=tuple(self._steps), events=tuple(self._events), position=self.position,
-            account=self.account, peak_equity=peak, drawdown=drawdown,
-            max_drawdown=self.settings.risk.max_drawdown, stats=stats, halted_reason=self.halted_reason,
-            last_error=self.last_error, journal_path=str(self.session.journal.steps_path),
-        )
 
     # ------------------------------------------------------------------ commands
     def pause(self) -> None:
@@ -202,24 +228,33 @@ class TradingEngine:
             self._event("info", "resume", "resumed")
 
     async def flatten(self) -> EmergencyRecord:
-        """Operator's flatten: cancel everything, close the position, stay paused.
+        """Operator's flatten: cancel everything, close the position, verify, stay paused.
 
         Works after the session ended too (a crash, a stop): the connection is reopened
-        for the flatten and closed again - F9 must never be a no-op.
+        for the flatten and closed again - F9 must never be a no-op. While the emergency
+        protocol is already closing (HALTED, NOT FLAT) it says so instead of competing.
         """
+        if self._pending_close is not None:
+            self._event("warning", "flatten", "the emergency protocol is already closing the position; "
+                        "it keeps trying until the exchange reads flat")
+            pending = self._pending_close
+            return emergency_record(
+                seq=pending.seq, trigger="operator_flatten", detail="F9 while the emergency protocol closes",
+                outcome=pending.outcome, peak=self.guard.peak, state_after=self.state, mode=self.mode,
+                fee_rate=self.training_run.fee_rate, now_ms=self.clock.now_ms(),
+            )
         async with self._lock:
             reopened = False
-            if getattr(self.exchange, "client", True) is None:
+            if not self.exchange.connected:
                 self._event("warning", "flatten", "session not connected; reconnecting to flatten")
                 await self.exchange.connect()
                 reopened = True
             try:
-                record = await self._close_everything("operator_flatten", "operator asked to flatten all")
+                after = PAUSED if self.state not in (HALTED, STOPPED) else self.state
+                record = await self._run_emergency("operator_flatten", "operator asked to flatten all", after)
             finally:
                 if reopened:
                     await self.exchange.close()
-            if self.state not in (HALTED, STOPPED):
-                self.state = PAUSED
             self._publish()
             return record
 
@@ -228,15 +263,24 @@ class TradingEngine:
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> None:
-        """Start up, trade until stopped, halted or out of data; always clean up."""
+        """Start up, trade until stopped, halted or out of data; always clean up.
+
+        A HALTED engine whose position is not flat does not end here: the emergency
+        protocol keeps closing until the exchange reads flat or ``stop()`` hands over."""
         try:
-            await self._start_up()
+            try:
+                await self._start_up()
+            except _StopRequested:
+                self._event("info", "stop", "stopped while waiting for a ban to lift; nothing was traded")
+                return
             while not self._stop.is_set() and self.state != HALTED:
                 candle = await self._next_candle()
                 if candle is None:
                     break
                 async with self._lock:
                     await self._step(candle)
+            if self._pending_close is not None:
+                await self._keep_closing()
         except asyncio.CancelledError:
             self._event("info", "stop", "engine cancelled; shutting down")
             raise
@@ -250,7 +294,7 @@ class TradingEngine:
             await self._shutdown()
 
     async def _next_candle(self) -> Candle | None:
-        if getattr(self.feed, "in_process", False):  # a replay: the next candle is always ready
+        if self.feed.in_process:  # a replay: the next candle is always ready
             try:
                 return await self.feed.next_closed()
             except FeedExhausted:
@@ -271,31 +315,36 @@ class TradingEngine:
             self._event("info", "end", "no more candles")
             return None
 
+    async def _through_bans(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run a start-up call, waiting out an IP ban (HTTP 418) instead of giving up."""
+        while True:
+            try:
+                return await operation()
+            except TradingHeld as exc:
+                self._held(exc)
+                wait = max(1.0, (exc.until_ms - self.clock.now_ms()) / 1000)
+                if await _sleep_unless(self.clock, wait, self._stop):
+                    raise _StopRequested from None
+
     async def _start_up(self) -> None:
         run = self.training_run
-        await self.exchange.start(run.leverage, self.settings.trading.margin_type)
-        history = await self.feed.history(run.history_needed)
+        await self._through_bans(lambda: self.exchange.start(run.leverage, self.settings.trading.margin_type))
+        history = await self._through_bans(lambda: self.feed.history(run.history_needed))
         self.pipeline.warm_up(history)
         self._candles.extend(history[-RECENT_CANDLES:])
-        expected = Decimal(0)
-        if self.session.resumed and self.session.stats is not None:
-            expected = await self._recover_unjournaled(history)
-        recon = await reconcile(
-            self.exchange, expected, adopt=self.settings.trading.adopt_unknown_position
-        )
-        if recon.adopted:
-            self._event("warning", "adopt", f"adopted a position of {recon.position.quantity} found at start")
-        self.position = recon.position
-        self.account = await self.exchange.account()
+        self.account, self.position = await self._through_bans(self._refresh)
         self.guard.observe(self.account.equity)
         self._start_wallet, self._fees_paid = self.account.wallet_balance, Decimal(0)
+        expected, origin = Decimal(0), "this new session"
         if self.session.resumed:
-            rows = read_steps(self.session.journal.steps_path)
-            if rows:  # continue the session's running figures from its first row
-                first = rows[0]
-                self._start_wallet = (Decimal(str(first["wallet"])) + Decimal(first["order_fee"] or "0")
-                                      - Decimal(str(first["realized_pnl"])))
-                self._fees_paid = sum((Decimal(r["order_fee"] or "0") for r in rows), Decimal(0))
+            expected, origin = await self._through_bans(lambda: self._recover(history))
+        recon = await self._through_bans(lambda: reconcile(
+            self.exchange, expected, adopt=self.settings.trading.adopt_unknown_position, origin=origin))
+        if recon.note:
+            self._event("warning", "adopt" if recon.adopted else "reconcile", recon.note)
+        self.position = recon.position
+        self.account = await self._through_bans(self.exchange.account)
+        self.guard.observe(self.account.equity)
         if self.session.stats is not None and self.session.stats.start_equity is None:
             self.session.stats.start_equity = float(self.account.equity)
         self.state = RUNNING
@@ -303,22 +352,58 @@ class TradingEngine:
         self._event("info", "start", f"{self.mode} session on {run.symbol} {run.interval}{resumed}: ready")
         self.feed.start()
 
-    async def _recover_unjournaled(self, history: list[Candle]) -> Decimal:
-        """After a crash: the journal's last position, plus any order sent for a candle
-        whose row never made it to disk (found by its deterministic client id)."""
-        last_time = self.session.last_candle_open_time
-        rows = read_steps(self.session.journal.steps_path)
-        expected = Decimal(rows[-1]["position_qty"]) if rows else Decimal(0)
-        for candle in history:
-            if last_time is not None and candle.open_time <= last_time:
-                continue
-            client_id = make_client_order_id(self.session.tag, candle.open_time)
-            found = await self.exchange.get_order(client_id) if hasattr(self.exchange, "get_order") else None
-            if found is not None and found.executed_qty > 0:
-                expected += found.signed_executed_qty
-                self._event("warning", "recovered", f"found order {client_id} sent before the crash; not resending")
-                self.session.last_candle_open_time = candle.open_time
-        return expected
+    async def _recover(self, history: list[Candle]) -> tuple[Decimal, str]:
+        """After a crash: journal every order the dead process sent that no row names, and
+        every candle that closed while it was down; return the position the exchange must hold."""
+        journal = self.session.journal
+        rows, emergencies = read_steps(journal.steps_path), read_emergencies(journal.emergencies_path)
+        self._emergency_seq = last_emergency_seq(emergencies)
+        if rows:  # continue the session's running figures from its first row
+            first = rows[0]
+            self._start_wallet = (Decimal(str(first["wallet"])) + Decimal(first["order_fee"] or "0")
+                                  - Decimal(str(first["realized_pnl"])))
+        self._fees_paid = sum((Decimal(r["order_fee"] or "0") for r in rows), Decimal(0)) + sum(
+            (Decimal(r.get("fees") or "0") for r in emergencies), Decimal(0))
+        last = self.session.last_candle_open_time
+        since = (last if last is not None else history[0].open_time) - RECOVERY_MARGIN_MS
+        plan = plan_recovery(self.session.tag, rows, emergencies, await self.exchange.orders_since(since))
+        for seq, (trigger, found) in plan.emergency_orders.items():
+            self._emergency_seq = max(self._emergency_seq, seq)
+            outcome = FlattenOutcome(Decimal(0))
+            outcome.account = self.account
+            record = emergency_record(
+                seq=seq, trigger=trigger, detail=f"recovered after a crash: {len(found)} close order(s) of this "
+                "emergency found on the exchange", outcome=outcome, peak=self.guard.peak, state_after=STARTING,
+                mode=self.mode, fee_rate=self.training_run.fee_rate, now_ms=self.clock.now_ms(),
+            )
+            record = _with_orders(record, found, self.position, self.training_run.fee_rate)
+            self._event("warning", "recovered", f"emergency {seq} ({trigger}) was cut off by the crash: "
+                        f"{len(found)} close order(s) found on the exchange and journaled")
+            await self._record_emergency(record)
+        missed = [c for c in history if last is None or c.open_time > last]
+        for candle in missed:
+            order = plan.candle_orders.get(candle.open_time)
+            if order is not None:
+                self._event("warning", "recovered", f"found order {order.client_order_id} ({order.status}, "
+                            f"{order.executed_qty} executed) sent before the crash; journaled, not resent")
+            await self._journal_recovered(candle, order)
+        if missed:
+            self._event("warning", "down", f"{len(missed)} candle(s) closed while the session was down; "
+                        "journaled as SKIPPED:down (or the order found for them)")
+        recovered = len(plan.recovered)
+        origin = f"the journal of session {self.session.tag}" + (
+            f" with {recovered} recovered order(s)" if recovered else "")
+        return plan.expected_position, origin
+
+    async def _journal_recovered(self, candle: Candle, order: OrderResult | None) -> None:
+        fill, status, client_id = None, "SKIPPED:down", ""
+        if order is not None:
+            client_id = order.client_order_id
+            status = f"{order.status}:recovered"
+            if order.executed_qty > 0:
+                fee = fill_fee(order.executed_qty, order.avg_price, self.training_run.fee_rate)
+                fill = Fill(order.signed_executed_qty, order.avg_price, fee, Decimal(0), Decimal(0), Decimal(0))
+        await self._journal(self._record(candle, UNKNOWN, UNKNOWN, fill, status, client_id, 0.0))
 
     async def _shutdown(self) -> None:
         for closer in (self.feed.stop, self.exchange.close):
@@ -339,21 +424,32 @@ class TradingEngine:
         # A. account and position
         try:
             self.account, self.position = await self._refresh()
-        except (TradingHeld, CredentialsError):
-            raise
+        except TradingHeld as exc:
+            self.pipeline.on_candle(candle)
+            self._held(exc)
+            await self._journal_skip(candle, "SKIPPED:banned", started)
+            return
+        except CredentialsError as exc:
+            self.pipeline.on_candle(candle)
+            await self._emergency("critical_error", str(exc))
+            await self._journal_skip(candle, "ERROR:credentials", started)
+            return
         except ExchangeError as exc:
             self.pipeline.on_candle(candle)
-            await self._failure(candle, exc)
+            await self._failure("account refresh", exc)
+            await self._journal_skip(candle, "ERROR:account", started)
             return
+        self._unheld()
         equity = self.account.equity
         # B. drawdown on equity including unrealised PnL, against the session's peak
         drawdown = self.guard.observe(equity)
-        if self.guard.breached(drawdown):
+        if self.guard.breached(equity):
             self.pipeline.on_candle(candle)
             await self._emergency(
                 "max_drawdown",
                 f"drawdown {drawdown:.2%} reached the limit {self.settings.risk.max_drawdown:.2%}",
             )
+            await self._journal_skip(candle, "SKIPPED:emergency", started)
             return
         mark = price_to_decimal(candle.close)
         portfolio = PortfolioState.from_account(
@@ -361,22 +457,20 @@ class TradingEngine:
             float(self.guard.peak), self.training_run.mapping.max_leverage,
         )
         # C + D. features, observation, deterministic action
-        stale = is_stale(candle.open_time + self.step_ms, self.market_clock.now_ms(),
-                         int(self.settings.risk.stale_grace_seconds * 1000))
         decision = self.pipeline.decide(candle, portfolio)
         if decision is None:
+            await self._journal_skip(candle, "SKIPPED:warmup", started)
             return
         # E. pre-trade validation
         plan = self.training_run.mapping.plan(decision.action, equity, mark, self.position.quantity, self.exchange.filters)
-        block = "stale" if stale and plan.quantity != 0 else pre_trade_block(
-            plan, self.state, self.account, mark, self.training_run.leverage, self.training_run.fee_rate, self.position.quantity
-        )
-        client_id = make_client_order_id(self.session.tag, candle.open_time)
+        block = self._blocked(candle, plan, mark)
+        client_id = ""
         fill: Fill | None = None
         status = f"SKIPPED:{block}" if block else ""
         # F. execute
         if block is None:
-            status, fill = await self._execute(plan, client_id, mark)
+            client_id = candle_order_id(self.session.tag, candle.open_time)
+            status, fill = await self._execute(plan, client_id)
             # G. state after the order
             if fill is not None:
                 try:
@@ -384,16 +478,40 @@ class TradingEngine:
                 except ExchangeError as exc:
                     self._event("warning", "refresh", f"state refresh after the order failed: {exc}")
                 self.guard.observe(self.account.equity)
-        latency_ms = (time.perf_counter() - started) * 1000.0
         # H. journal
-        record = record_step(
-            candle=candle, interval_ms=self.step_ms, raw_action=decision.action,
-            target_exposure=plan.target_exposure, fill=fill, status=status,
-            figures=self._figures(fill.fee if fill else Decimal(0)), peak_equity=float(self.guard.peak), mode=self.mode, state=self.state,
-            client_order_id=client_id if fill is not None or status.startswith("REJECTED") else "",
-            decision_latency_ms=latency_ms, time=iso_ms(self.clock.now_ms()),
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        await self._journal(self._record(candle, decision.action, plan.target_exposure, fill, status, client_id,
+                                         latency_ms))
+
+    def _blocked(self, candle: Candle, plan, mark: Decimal) -> str | None:
+        """Why the planned order must not go out now (None: it may)."""
+        if plan.quantity != 0:
+            if candle.backfilled:
+                return "backfilled"
+            stale = is_stale(candle.open_time + self.step_ms, self.market_clock.now_ms(),
+                             int(self.settings.risk.stale_grace_seconds * 1000))
+            if stale:
+                return "stale"
+        return pre_trade_block(
+            plan, self.state, self.account, mark, self.training_run.leverage, self.training_run.fee_rate,
+            self.position.quantity,
         )
-        await self._journal(record)
+
+    def _record(self, candle: Candle, action: float, target: float, fill: Fill | None, status: str,
+                client_id: str, latency_ms: float) -> StepRecord:
+        return record_step(
+            candle=candle, interval_ms=self.step_ms, raw_action=action, target_exposure=target, fill=fill,
+            status=status, figures=self._figures(fill.fee if fill else Decimal(0)),
+            peak_equity=float(self.guard.peak), mode=str(self.mode), state=self.state,
+            client_order_id=client_id, decision_latency_ms=latency_ms, time=iso_ms(self.clock.now_ms()),
+        )
+
+    async def _journal_skip(self, candle: Candle, status: str, started: float) -> None:
+        """The row of a candle the engine could not decide on: last known figures, no action."""
+        if self.account is None or self.position is None:
+            return
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        await self._journal(self._record(candle, UNKNOWN, UNKNOWN, None, status, "", latency_ms))
 
     def _figures(self, fee: Decimal) -> AccountFigures:
         """Account after the step. The exchange reports no running realised PnL, so the
@@ -404,47 +522,71 @@ class TradingEngine:
         realized = a.wallet_balance - self._start_wallet + self._fees_paid
         return AccountFigures(a.wallet_balance, a.equity, a.unrealized_pnl, realized, p.quantity, p.entry_price)
 
-    async def _execute(self, plan, client_id: str, mark: Decimal) -> tuple[str, Fill | None]:
+    async def _execute(self, plan, client_id: str) -> tuple[str, Fill | None]:
         try:
             result = await self.exchange.market_order(plan.quantity, plan.reduce_only, client_id)
         except OrderRejected as exc:
             self._event("warning", "rejected", str(exc))
             return f"REJECTED:{exc.code}", None
         except TradingHeld as exc:
-            self._event("warning", "held", str(exc))
-            return "HELD", None
+            self._held(exc)
+            return "SKIPPED:banned", None
         except (OrderOutcomeUnknown, CredentialsError) as exc:
             await self._emergency("critical_error", str(exc))
-            return "UNKNOWN", None
+            return "UNKNOWN" if isinstance(exc, OrderOutcomeUnknown) else "ERROR:credentials", None
         except ExchangeError as exc:
-            self._counters.consecutive_failures += 1
-            self._event("error", "order", f"order failed: {exc}")
-            if self._counters.consecutive_failures >= self.settings.risk.max_consecutive_failures:
-                await self._emergency("connection_failures", f"{self._counters.consecutive_failures} consecutive failures")
+            await self._failure("order", exc)
             return "ERROR", None
-        self._counters.consecutive_failures = 0
+        self.consecutive_failures = 0
+        if result.status == NOT_FOUND:
+            self._event("warning", "not-found", f"order {client_id}: not on the exchange after its answer was "
+                        "lost; not sent again - the next candle re-plans from the real position")
+            return NOT_FOUND, None
         if result.executed_qty == 0:
             return result.status, None
-        quantity = result.signed_executed_qty
-        fee = (abs(quantity) * result.avg_price * self.training_run.fee_rate).quantize(Decimal("0.00000001"))
-        fill = Fill(quantity, result.avg_price, fee, Decimal(0), Decimal(0), Decimal(0))
-        return result.status, fill
+        fee = fill_fee(result.executed_qty, result.avg_price, self.training_run.fee_rate)
+        return result.status, Fill(result.signed_executed_qty, result.avg_price, fee, Decimal(0), Decimal(0),
+                                   Decimal(0))
 
-    async def _failure(self, candle: Candle, exc: ExchangeError) -> None:
-        self._counters.consecutive_failures += 1
+    async def _failure(self, what: str, exc: ExchangeError) -> None:
+        """One more consecutive failure; the emergency protocol when there are too many."""
+        self.consecutive_failures += 1
         self.last_error = str(exc)
-        self._event("error", "exchange", f"account refresh failed ({self._counters.consecutive_failures}): {exc}")
-        if self._counters.consecutive_failures >= self.settings.risk.max_consecutive_failures:
+        self._event("error", "exchange", f"{what} failed ({self.consecutive_failures} in a row): {exc}")
+        if self.consecutive_failures >= self.settings.risk.max_consecutive_failures:
             await self._emergency(
-                "connection_failures", f"{self._counters.consecutive_failures} consecutive failures: {exc}"
+                "connection_failures", f"{self.consecutive_failures} consecutive failures: {exc}"
             )
 
+    def _held(self, exc: TradingHeld) -> None:
+        """A ban: nothing is sent until it lifts; market data keeps flowing."""
+        first = self.held_until_ms <= self.clock.now_ms()
+        self.held_until_ms = max(self.held_until_ms, exc.until_ms)
+        seconds = max(0.0, (self.held_until_ms - self.clock.now_ms()) / 1000)
+        self._event("error" if first else "warning", "held",
+                    f"trading held by an IP ban for {seconds:.0f} s more; market data keeps flowing, nothing is "
+                    "sent until it lifts")
+
+    def _unheld(self) -> None:
+        if self.held_until_ms:
+            self.held_until_ms = 0
+            self._event("info", "held", "the ban has lifted: trading again")
+
     async def _journal(self, record: StepRecord) -> None:
+        """Write the row (fsynced); a row that cannot be written stops trading at once."""
         journal = self.session.journal
-        if self._durable:
-            await asyncio.to_thread(journal.write_step, record)
-        else:
-            journal.write_step(record)
+        try:
+            if self._durable:
+                await asyncio.to_thread(journal.write_step, record)
+            else:
+                journal.write_step(record)
+        except JournalError as exc:
+            self._event("emergency", "journal", f"JOURNAL WRITE FAILED: {exc}. The row that could not be "
+                        f"written: {record.summary_line()} (client id {record.client_order_id or '-'})")
+            if not self._journal_broken:
+                self._journal_broken = True
+                await self._emergency("journal_failure", f"the journal cannot be written: {exc}")
+            return
         if self.session.stats is not None:
             self.session.stats.update(record)
         self.session.last_candle_open_time = record.candle_open_time
@@ -455,70 +597,122 @@ class TradingEngine:
 
     # ------------------------------------------------------------------ emergency protocol
     async def _emergency(self, trigger: str, detail: str) -> None:
-        """Cancel, close all reduce-only, verify flat, record, stop. A drawdown stop latches."""
-        self._counters.emergency_count += 1
-        self._event("emergency", trigger, f"EMERGENCY ({trigger}): {detail}")
-        await self._close_everything(trigger, detail)
-        if trigger == "max_drawdown":
+        """Latch (drawdown), cancel, close all, verify flat by re-reading, record, HALT."""
+        await self._run_emergency(trigger, detail, HALTED)
+
+    async def _run_emergency(self, trigger: str, detail: str, state_after: str) -> EmergencyRecord:
+        self._emergency_seq += 1
+        seq = self._emergency_seq
+        level = "warning" if trigger == "operator_flatten" else "emergency"
+        self._event(level, trigger, f"EMERGENCY ({trigger}): {detail}" if level == "emergency" else detail)
+        if trigger == "max_drawdown" and self.latching:
             equity = self.account.equity if self.account else Decimal(0)
             write_latch(self.production_dir, detail, equity, self.guard.peak or equity, self._now_dt())
             self._event("emergency", "latch", "drawdown latch written: restart refused until 'sactui unlatch'")
-        self.state = HALTED
-        self.halted_reason = f"{trigger}: {detail}"
-        self._publish()
-        self._stop.set()
-
-    async def _close_everything(self, trigger: str, detail: str) -> EmergencyRecord:
-        previous = self.state
         self.state = REDUCING
-        before = self.position.quantity if self.position else Decimal(0)
-        tag = make_client_order_id(self.session.tag, self.clock.now_ms(), f"x{self._counters.emergency_count}")
-        result = None
-        error = ""
-        for attempt in range(1, self.settings.retries.attempts + 1):
-            try:
-                result = await self.exchange.close_all(tag if attempt == 1 else f"{tag[:30]}r{attempt}")
-                if result.flat:
-                    break
-            except ExchangeError as exc:
-                error = str(exc)
-                self._event("error", "close-all", f"close-all attempt {attempt} failed: {exc}")
-            await self.clock.sleep(self.settings.retries.delay_seconds)
-        try:
-            self.account, self.position = await self._refresh()
-        except ExchangeError as exc:
-            error = error or str(exc)
-        flat = bool(result and result.flat and self.position is not None and self.position.flat)
-        equity = float(self.account.equity) if self.account else 0.0
-        peak = float(self.guard.peak) if self.guard.peak is not None else equity
-        record = EmergencyRecord(
-            time=iso_ms(self.clock.now_ms()), trigger=trigger, detail=detail + (f"; {error}" if error else ""),
-            equity=equity, peak_equity=peak, drawdown=max(0.0, 1 - equity / peak) if peak else 0.0,
-            position_before=str(before), position_after=str(self.position.quantity if self.position else "?"),
-            cancelled_orders=result.cancelled_orders if result else 0,
-            close_orders=";".join(o.client_order_id for o in result.orders) if result else "",
-            flat=flat, state_after=HALTED if trigger != "operator_flatten" else PAUSED, mode=self.mode,
-        )
-        await asyncio.to_thread(self._write_emergency, record)
-        level = "emergency" if not flat else "warning"
-        self._event(level, "flat" if flat else "not-flat",
-                    "position is flat" if flat else f"position NOT flat after close-all: {record.position_after}")
-        self.state = previous if previous != REDUCING else PAUSED
+        ids = emergency_order_ids(self.session.tag, seq, trigger)
+        outcome = FlattenOutcome(self.position.quantity if self.position else Decimal(0))
+        await self.flattener.run(outcome, ids, until_round=self.settings.retries.attempts)
+        self._absorb(outcome)
+        self.state = state_after
+        if state_after == HALTED:
+            self.halted_reason = f"{trigger}: {detail}"
+        record = self._emergency_row(seq, trigger, detail, outcome, state_after)
+        await self._record_emergency(record)
+        if outcome.flat:
+            self._event("warning", "flat", "position is flat (read back from the exchange)")
+        elif trigger != "operator_flatten":
+            self._pending_close = _PendingClose(seq, trigger, detail, ids, outcome, len(outcome.rounds))
+            self._event("emergency", "not-flat",
+                        f"position NOT FLAT after {len(outcome.rounds)} close attempts: {record.position_after}. "
+                        "The protocol keeps closing until the exchange reads flat; stopping sactui (q, Ctrl-C) "
+                        "hands the position over to you")
+        else:
+            self._event("emergency", "not-flat", f"position NOT FLAT after the flatten: {record.position_after}; "
+                        "check the exchange (F9 tries again)")
+        self._publish()
         return record
 
+    async def _keep_closing(self) -> None:
+        """After the configured attempts ended NOT FLAT: keep closing (backoff) until flat or stop()."""
+        pending = self._pending_close
+        await self.flattener.run(pending.outcome, pending.ids, until_round=None, stop=self._stop)
+        self._absorb(pending.outcome)
+        tail = pending.outcome.since(pending.recorded_rounds)
+        if pending.outcome.flat:
+            detail = f"{pending.detail}; flat after {len(pending.outcome.rounds)} close attempts"
+            self._event("warning", "flat", f"position is flat after {len(pending.outcome.rounds)} close attempts")
+        else:
+            detail = f"{pending.detail}; NOT FLAT when the operator took over"
+            left = self.position.quantity if self.position else "unknown"
+            self._event("emergency", "not-flat", f"the operator stopped the emergency close: position {left} "
+                        "is left open on the exchange")
+        self._pending_close = None
+        await self._record_emergency(self._emergency_row(pending.seq, pending.trigger, detail, tail, HALTED))
+
+    def _emergency_row(self, seq: int, trigger: str, detail: str, outcome: FlattenOutcome,
+                       state_after: str) -> EmergencyRecord:
+        return emergency_record(
+            seq=seq, trigger=trigger, detail=detail, outcome=outcome, peak=self.guard.peak,
+            state_after=state_after, mode=self.mode, fee_rate=self.training_run.fee_rate,
+            now_ms=self.clock.now_ms(),
+        )
+
+    def _absorb(self, outcome: FlattenOutcome) -> None:
+        """Take the account and position the protocol read back as the engine's own."""
+        if outcome.position is not None:
+            self.position = outcome.position
+        if outcome.account is not None:
+            self.account = outcome.account
+
+    async def _record_emergency(self, record: EmergencyRecord) -> None:
+        """The emergency row (reopening the file if the session already ended); its fills
+        count in the statistics. A write failure is said in the events, never raised."""
+        try:
+            await asyncio.to_thread(self._write_emergency, record)
+        except JournalError as exc:
+            self._event("emergency", "journal", f"JOURNAL WRITE FAILED for the emergency row: {exc}. "
+                        f"trigger {record.trigger}, flat={str(record.flat).lower()}, position "
+                        f"{record.position_before} -> {record.position_after}, orders {record.close_orders or '-'}")
+            return
+        self._fees_paid += Decimal(record.fees or "0")
+        if self.session.stats is not None:
+            self.session.stats.update_emergency(record)
+
     def _write_emergency(self, record: EmergencyRecord) -> None:
-        """The emergency row goes to the session's file, reopened if the session already ended."""
         try:
             self.session.journal.write_emergency(record)
         except JournalError:
             journal = self.session.journal
+            if journal.is_open:
+                raise
             reopened = Journal.resume(journal.steps_path, journal.emergencies_path)
             try:
                 reopened.write_emergency(record)
             finally:
                 reopened.close()
 
-    def _now_dt(self):
-        from datetime import datetime, timezone
-
+    def _now_dt(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now_ms() / 1000, tz=timezone.utc)
+
+
+def _with_orders(record: EmergencyRecord, orders, position: PositionState | None, fee_rate: Decimal) -> EmergencyRecord:
+    """A recovered emergency's row, with the close orders found on the exchange."""
+    from dataclasses import replace
+
+    from .step_record import decimal_text
+
+    fills = [o for o in orders if o.executed_qty > 0]
+    executed = sum((o.executed_qty for o in fills), Decimal(0))
+    closed = sum((o.signed_executed_qty for o in fills), Decimal(0))
+    notional = sum((o.executed_qty * o.avg_price for o in fills), Decimal(0))
+    fees = sum((fill_fee(o.executed_qty, o.avg_price, fee_rate) for o in fills), Decimal(0))
+    after = position.quantity if position is not None else None
+    return replace(
+        record, close_orders=EmergencyRecord.join_ids(o.client_order_id for o in orders),
+        close_fills=len(fills), closed_qty=decimal_text(closed), fees=decimal_text(fees),
+        close_avg_price=decimal_text(notional / executed) if executed else "",
+        position_before=decimal_text(after - closed) if after is not None else "unknown",
+        position_after=decimal_text(after) if after is not None else "unknown",
+        flat=after == 0, close_attempts=0,
+    )

@@ -7,29 +7,47 @@ family of failures; its ``exit_code`` lets scripts tell them apart.
 
 from __future__ import annotations
 
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Every exit code ``sactui`` uses, defined here once (the README's table lists them)."""
+
+    OK = 0
+    ERROR = 1  # an expected failure of no more specific family
+    CONFIG = 2  # config.toml or a command-line value is invalid
+    DATA = 3  # a candle or funding file cannot be used
+    RUN = 4  # a training run cannot be loaded
+    EXCHANGE = 5  # credentials, the exchange refused or is unreachable, reconciliation refused
+    LATCHED = 6  # a max-drawdown latch refuses the start until 'sactui unlatch'
+    HALTED = 7  # the session ended HALTED by the emergency protocol
+    ALREADY_RUNNING = 8  # another sactui process runs this run and mode
+    JOURNAL = 9  # the journal cannot be written
+    INTERRUPTED = 130  # Ctrl-C before the session could stop cleanly
+
 
 class SactuiError(Exception):
     """An expected failure with a message that tells the operator what to do."""
 
-    exit_code = 1
+    exit_code = ExitCode.ERROR
 
 
 class ConfigError(SactuiError):
     """config.toml or a command-line value is invalid."""
 
-    exit_code = 2
+    exit_code = ExitCode.CONFIG
 
 
 class DataError(SactuiError):
     """A candle or funding file cannot be used (missing, malformed, NaN, gaps)."""
 
-    exit_code = 3
+    exit_code = ExitCode.DATA
 
 
 class RunError(SactuiError):
     """A training run cannot be loaded or does not match its model."""
 
-    exit_code = 4
+    exit_code = ExitCode.RUN
 
 
 class UnknownRunError(RunError):
@@ -53,9 +71,13 @@ class PickleOnlyRunError(RunError):
 
 
 class ExchangeError(SactuiError):
-    """The exchange refused or failed an operation."""
+    """The exchange refused or failed an operation; ``code`` is Binance's error code when it sent one."""
 
-    exit_code = 5
+    exit_code = ExitCode.EXCHANGE
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class CredentialsError(ExchangeError):
@@ -66,8 +88,7 @@ class OrderRejected(ExchangeError):
     """The exchange answered an order with a definite, non-retryable rejection."""
 
     def __init__(self, code: int, message: str, client_order_id: str = "") -> None:
-        super().__init__(f"order {client_order_id or ''} rejected: {code} {message}".replace("  ", " "))
-        self.code = code
+        super().__init__(f"order {client_order_id or ''} rejected: {code} {message}".replace("  ", " "), code)
         self.exchange_message = message
         self.client_order_id = client_order_id
 
@@ -88,22 +109,31 @@ class ExchangeUnavailable(ExchangeError):
     """Retries of a safe operation were exhausted (network errors, 5xx)."""
 
 
-class PositionNotFlat(ExchangeError):
-    """Close-all could not confirm a flat position within its bounded attempts."""
-
-
 class ReconciliationError(ExchangeError):
     """At start the exchange holds a position or orders this session does not know."""
 
 
-class JournalError(DataError):
-    """A journal or session file cannot be appended to safely (unknown columns, unreadable)."""
+class MalformedResponse(ExchangeError):
+    """The exchange answered 200 with a payload of the wrong shape: treated like a network failure."""
+
+
+class JournalError(SactuiError):
+    """A journal or session file cannot be written or appended to safely (full disk, read-only,
+    unknown columns): trading must not go on without its audit trail."""
+
+    exit_code = ExitCode.JOURNAL
+
+
+class AlreadyRunningError(SactuiError):
+    """Another sactui process holds this run's session folder."""
+
+    exit_code = ExitCode.ALREADY_RUNNING
 
 
 class LatchedError(SactuiError):
     """A max-drawdown stop latched this run: a person must review and clear it before trading."""
 
-    exit_code = 6
+    exit_code = ExitCode.LATCHED
 
 
 class FeedExhausted(Exception):

@@ -14,6 +14,7 @@ import sys
 from datetime import datetime, timezone
 
 from .engine import EngineEvent, TradingEngine
+from .errors import ExitCode
 from .launcher import SessionOptions, run_session
 from .settings import Settings
 from .step_record import StepRecord
@@ -66,5 +67,5 @@ async def run_headless(options: SessionOptions, settings: Settings, quiet_steps:
     print(f"  journal: {outcome.journal_path}")
     if engine.state == "HALTED":
         print(f"HALTED: {engine.halted_reason}", file=sys.stderr)
-        return 7
+        return ExitCode.HALTED
     return 0

@@ -21,6 +21,7 @@ import operator
 import io
 import numbers
 import os
+import shutil
 import time
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -28,13 +29,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from .client_ids import TRIGGER_CODES
 from .errors import JournalError
 from .step_record import JOURNAL_COLUMNS, StepRecord
 
 #: What may start the emergency protocol (``EmergencyRecord.trigger``).
-EMERGENCY_TRIGGERS: tuple[str, ...] = (
-    "max_drawdown", "critical_error", "connection_failures", "operator_flatten", "operator_stop",
-)
+EMERGENCY_TRIGGERS: tuple[str, ...] = tuple(TRIGGER_CODES)
+#: Free space a journal folder must have before a session may trade in it.
+MIN_FREE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,12 @@ class EmergencyRecord:
     flat: bool
     state_after: str
     mode: str
+    seq: int = 0  # the session's emergency number (one emergency may write a second row when it ends)
+    close_attempts: int = 0  # close-all rounds run (each: cancel, close, re-read)
+    close_fills: int = 0  # close orders that executed something
+    closed_qty: str = "0"  # signed quantity the close orders executed
+    close_avg_price: str = ""
+    fees: str = "0"  # fees of those fills
 
     def __post_init__(self) -> None:
         if self.trigger not in EMERGENCY_TRIGGERS:
@@ -133,17 +141,27 @@ class _CsvAppender:
         self.path = path
         self.columns = tuple(columns)
         self.durable = durable
-        self._fh = open(path, "a", encoding="utf-8", newline="")
+        try:
+            self._fh = open(path, "a", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise JournalError(f"cannot open the journal file {path}: {exc.strerror or exc}") from None
         self._writer = csv.writer(self._fh, lineterminator="\n")
         self._values = operator.attrgetter(*self.columns)  # one C call for all cells of a row
         if self._fh.tell() == 0:
             self._write(self.columns)
 
     def _write(self, cells: Sequence[str]) -> None:
-        self._writer.writerow(cells)
-        if self.durable:  # a backtest's journal is written through the buffer, flushed at close
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+        try:
+            self._writer.writerow(cells)
+            if self.durable:  # a backtest's journal is written through the buffer, flushed at close
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise JournalError(f"cannot write the journal file {self.path}: {exc.strerror or exc}") from None
+
+    @property
+    def is_open(self) -> bool:
+        return not self._fh.closed
 
     def write(self, record: object) -> None:
         if self._fh.closed:
@@ -152,7 +170,38 @@ class _CsvAppender:
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._fh.close()
+            try:
+                self._fh.close()
+            except OSError:  # the buffered rows of a backtest could not be flushed: said by the caller
+                pass
+
+
+def ensure_writable(folder: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """Refuse to trade into a folder where the journal could not be written.
+
+    Probes for real (create, write, fsync, delete a file) rather than trusting
+    permission bits, which say nothing to root or about a full or read-only disk.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{os.getpid()}"
+        with open(probe, "w", encoding="utf-8") as fh:
+            fh.write("sactui journal probe\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        probe.unlink()
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        raise JournalError(
+            f"the journal folder {folder} is not writable ({exc.strerror or exc}); fix it before trading - "
+            "nothing was sent"
+        ) from None
+    if free < min_free_bytes:
+        raise JournalError(
+            f"the journal folder {folder} has only {free // 1024} KiB free; free some space before trading "
+            "- nothing was sent"
+        )
 
 
 def _check_header(path: Path, columns: Sequence[str]) -> None:
@@ -240,6 +289,10 @@ class Journal:
         """Append one emergency row (``EMERGENCY_COLUMNS`` order) and make it durable."""
         self._emergencies.write(record)
 
+    @property
+    def is_open(self) -> bool:
+        return self._steps.is_open
+
     def close(self) -> None:
         """Close both files; safe to call twice."""
         self._steps.close()
@@ -322,24 +375,44 @@ class SessionStats:
             self.last_candle_open_time = candle_open_time
 
     def update(self, record: StepRecord) -> None:
-        """Count one journaled step."""
-        filled = record.order_status == "FILLED"
+        """Count one journaled step (a trade when its order executed anything)."""
+        filled = record.order_qty not in ("0", "")
         self._apply(
             float(record.equity), filled, float(record.order_fee or 0) if filled else 0.0,
             float(record.realized_pnl), int(record.candle_open_time),
         )
 
+    def _apply_emergency(self, equity: float, fills: int, fees: float) -> None:
+        self.trades += fills
+        self.fees += fees
+        self.equity = equity
+        if equity > self.peak_equity:
+            self.peak_equity = equity
+        if self.peak_equity > 0:
+            self.max_drawdown = max(self.max_drawdown, 1.0 - equity / self.peak_equity)
+
+    def update_emergency(self, record: EmergencyRecord) -> None:
+        """Count the close orders of an emergency, F9 or quit-and-flatten (fills and fees)."""
+        self._apply_emergency(float(record.equity), int(record.close_fills), float(record.fees or 0))
+
     @classmethod
     def from_rows(
         cls, rows: Iterable[dict], start_equity: float | Decimal | None, started_monotonic: float | None = None,
+        emergencies: Iterable[dict] = (),
     ) -> SessionStats:
-        """The statistics a session had after these journal rows (``read_steps`` output)."""
+        """The statistics a session had after these journal rows (``read_steps`` and
+        ``read_emergencies`` output), replayed in time order."""
         stats = cls(
             start_equity=None if start_equity is None else float(start_equity),
             started_monotonic=time.monotonic() if started_monotonic is None else started_monotonic,
         )
-        for row in rows:
-            filled = row["order_status"] == "FILLED"
+        tagged = [(row["time"], 0, row) for row in rows] + [(row["time"], 1, row) for row in emergencies]
+        for _time, kind, row in sorted(tagged, key=lambda item: (item[0], item[1])):
+            if kind == 1:
+                stats._apply_emergency(float(row["equity"]), int(row.get("close_fills") or 0),
+                                       float(row.get("fees") or 0))
+                continue
+            filled = row["order_qty"] not in ("0", "")
             stats._apply(
                 float(row["equity"]), filled, float(row["order_fee"] or 0) if filled else 0.0,
                 float(row["realized_pnl"]), int(row["candle_open_time"]),

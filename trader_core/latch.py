@@ -66,6 +66,9 @@ def read_latch(production_dir: Path) -> Latch | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except OSError as exc:  # a directory or an unreadable file named HALTED: still latched
+        return Latch(reason=f"{LATCH_FILE} exists but cannot be read ({exc.strerror or exc})", time="unknown",
+                     equity=float("nan"), peak=float("nan"), drawdown=float("nan"))
     try:
         data = json.loads(text)
         return Latch(

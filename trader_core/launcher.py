@@ -32,16 +32,18 @@ from .clock import CandleClock, FeedClock, SystemClock
 from .credentials import Credentials, credentials_from_env
 from .engine import EngineEvent, TradingEngine
 from .errors import ConfigError
+from .events import EventLog
+from .instance_lock import SessionLock
+from .journal import ensure_writable
 from .latch import check_not_latched
 from .metrics import RunningMetrics
+from .modes import Mode
 from .runs import TrainingRun
-from .session import SessionStore
+from .session import HALTED, STOPPED, SessionStore
 from .settings import Settings
 from .step_record import StepRecord
 
-MAINNET_WS = "wss://fstream.binance.com/"
-TESTNET_WS = "wss://fstream.binancefuture.com/"
-JOURNAL_FOLDERS = {"sim": "simulacion", "testnet": "produccion", "live": "produccion", "backtest": "backtest"}
+JOURNAL_FOLDERS = {mode.value: mode.journal_folder for mode in Mode}
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def check_live_confirmation(run: TrainingRun, typed: str | None) -> None:
 
 
 def production_dir(run: TrainingRun, mode: str) -> Path:
-    return run.path / JOURNAL_FOLDERS[mode]
+    return run.path / Mode(mode).journal_folder
 
 
 async def run_session(
@@ -87,18 +89,39 @@ async def run_session(
     on_step: Callable[[StepRecord], None] | None = None,
     on_engine: Callable[[TradingEngine], None] | None = None,
 ) -> SessionOutcome:
-    """Build the mode's parts, run the engine to its end, and return what happened."""
-    if options.mode not in JOURNAL_FOLDERS:
-        raise ConfigError(f"unknown mode {options.mode!r}")
+    """Build the mode's parts, run the engine to its end, and return what happened.
+
+    Order matters: nothing touches the session folder before its lock is held (a
+    second process on the same run is refused without changing a byte), nothing
+    connects before the latch, the credentials and the journal folder are checked.
+    """
+    try:
+        mode = Mode(options.mode)
+    except ValueError:
+        raise ConfigError(f"unknown mode {options.mode!r}") from None
     run = TrainingRun.load(options.train_id, options.runs_dir, trust_pickle=options.trust_run)
-    if options.mode == "live":
+    if mode is Mode.LIVE:
         check_live_confirmation(run, options.confirm_live)
-    folder = production_dir(run, options.mode)
-    if options.mode != "backtest":
-        check_not_latched(folder, run.train_id)
     credentials = None
-    if options.mode in ("testnet", "live"):
-        credentials = credentials_from_env(testnet=options.mode == "testnet")
+    if mode.trades_real_exchange:
+        credentials = credentials_from_env(testnet=mode is Mode.TESTNET)
+    frame = candles_for(run, options.data) if mode in (Mode.SIM, Mode.BACKTEST) else None
+    folder = production_dir(run, mode)
+    if mode.latches:
+        check_not_latched(folder, run.train_id)  # read-only: a latched run leaves no trace of the attempt
+    lock = SessionLock.acquire(folder, f"a {mode} session of {run.train_id}")
+    try:
+        return await _run_locked(options, mode, run, folder, frame, credentials, settings, on_event, on_step,
+                                 on_engine)
+    finally:
+        lock.release()
+
+
+async def _run_locked(options, mode, run, folder, frame, credentials, settings, on_event, on_step,
+                      on_engine) -> SessionOutcome:
+    if mode.latches:
+        check_not_latched(folder, run.train_id)  # again under the lock: a latch written meanwhile counts
+    ensure_writable(folder)
     agent = run.load_agent()
     metrics = RunningMetrics()
     outcome_box: dict = {}
@@ -114,27 +137,55 @@ async def run_session(
             outcome_box["engine"].stop()
 
     async with AsyncExitStack() as stack:
-        exchange, feed, clock, market_clock, durable = await _parts(options, run, settings, credentials, stack)
+        events = EventLog(CandleClock() if mode is Mode.BACKTEST else SystemClock())
+        if on_event is not None:
+            events.subscribe(on_event)
+        exchange, feed, clock, market_clock, durable = await _parts(
+            options, run, frame, settings, credentials, stack, events)
+        events.clock = clock
         store = SessionStore(folder)
-        session = store.begin(options.mode, None, datetime.now(timezone.utc), durable=durable)
+        session = store.begin(mode.value, None, datetime.now(timezone.utc), durable=durable,
+                              resumable=mode.trades_real_exchange)
+        for note in session.notes:
+            events.emit("warning", "session", note)
         engine = TradingEngine(
-            run, agent, exchange, feed, settings, session, folder, mode=options.mode, clock=clock,
-            market_clock=market_clock, durable_journal=durable, on_event=on_event, on_step=step_hook,
+            run, agent, exchange, feed, settings, session, folder, mode=mode.value, clock=clock,
+            market_clock=market_clock, durable_journal=durable, events=events, on_step=step_hook,
+            latching=mode.latches,
         )
         outcome_box["engine"] = engine
         if on_engine is not None:
             on_engine(engine)
+        failure: BaseException | None = None
         try:
             await engine.run()
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
             session.journal.close()
-            if engine.state != "HALTED":
-                store.end(session)
+            _end_session(store, session, engine, failure)
     return SessionOutcome(engine, metrics, session.journal.steps_path,
                           outcome_box.get("first_close"), outcome_box.get("last_close"))
 
 
-async def _parts(options, run, settings, credentials, stack):
+def _end_session(store: SessionStore, session, engine: TradingEngine, failure: BaseException | None) -> None:
+    """session.json after the engine ended, so the next start does the right thing.
+
+    halted (the emergency protocol ended it) and stopped (a clean end) start a new
+    session next time. An engine that failed after trading - or failed to start a
+    session it was resuming - leaves the session running, exactly like a crash: the
+    next start resumes it and recovers from the exchange what it must.
+    """
+    if engine.state == "HALTED":
+        store.end(session, status=HALTED, reason=engine.halted_reason)
+    elif failure is None:
+        store.end(session, status=STOPPED, reason="stopped")
+    elif not session.resumed and session.last_candle_open_time is None:
+        store.end(session, status=STOPPED, reason=f"failed to start: {failure}")
+
+
+async def _parts(options, run, frame, settings, credentials, stack, events: EventLog):
     """(exchange, feed, clock, market clock, durable journal) for the mode."""
     from .exchanges.binance import BinanceFutures, Endpoints
     from .feeds.kline_feed import KlineFeed
@@ -144,7 +195,6 @@ async def _parts(options, run, settings, credentials, stack):
         from .exchanges.paper import PaperExchange
         from .feeds.replay_feed import ReplayFeed
 
-        frame = candles_for(run, options.data)
         clock = CandleClock()
         exchange = PaperExchange(run.symbol, run.filters, Decimal(str(run.trading["initial_balance"])),
                                  run.fee_rate, run.leverage)
@@ -156,7 +206,6 @@ async def _parts(options, run, settings, credentials, stack):
     if options.mode == "sim":
         from .simulator import LoopbackExchange
 
-        frame = candles_for(run, options.data)
         start = int((run.metadata.get("replay") or {}).get("history_rows") or run.history_needed)
         if options.data is not None:
             start = run.history_needed
@@ -168,30 +217,27 @@ async def _parts(options, run, settings, credentials, stack):
         ))
         credentials = Credentials(key, secret)
         endpoints = Endpoints(sim.rest_base, sim.ws_base)
-        ws_base, testnet, replayed = sim.ws_base, True, True
+        testnet, replayed = True, True
         stale_after = max(5.0, 3 * (run_interval_s(run) / options.speed))
     elif options.endpoint:
         if options.mode != "testnet":
             raise ConfigError("--endpoint is for testnet mode only (a loopback or proxy server), never --live")
-        rest = options.endpoint.rstrip("/")
-        if not rest.startswith(("http://", "https://")):
-            raise ConfigError(f"--endpoint must be an http(s) URL, got {options.endpoint!r}")
-        endpoints = Endpoints(rest, "ws" + rest[4:] + "/")
-        ws_base, testnet, replayed = endpoints.ws_base, True, True
+        endpoints = Endpoints.from_url(options.endpoint)
+        testnet, replayed = True, True
         stale_after = 60.0
     else:
         endpoints, testnet, replayed = None, options.mode == "testnet", False
-        ws_base = TESTNET_WS if testnet else MAINNET_WS
         stale_after = 60.0
     exchange = BinanceFutures(
         run.symbol, credentials, testnet=testnet, endpoints=endpoints, clock=clock,
-        attempts=retries.attempts, delay_s=retries.delay_seconds,
+        attempts=retries.attempts, delay_s=retries.delay_seconds, on_event=events.report,
     )
 
     async def fetch(start_ms, end_ms, limit):
         return await exchange.klines(run.interval, start_ms, end_ms, limit)
 
-    feed = KlineFeed(run.symbol, run.interval, ws_base, fetch, clock=clock, stale_after_s=stale_after)
+    feed = KlineFeed(run.symbol, run.interval, exchange.ws_base, fetch, clock=clock, stale_after_s=stale_after,
+                     on_event=events.report)
     market_clock = FeedClock(feed, clock) if replayed else clock
     return exchange, feed, clock, market_clock, True
 

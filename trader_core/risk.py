@@ -30,8 +30,14 @@ class DrawdownGuard:
             return 1.0
         return max(0.0, float(1 - equity / self.peak))
 
-    def breached(self, drawdown: float) -> bool:
-        return drawdown >= self.limit
+    def breached(self, equity: Decimal) -> bool:
+        """True when ``equity`` is at or below the peak less the limit (exact, in Decimal:
+        a drawdown of exactly the limit trips; one unit of the last place above does not)."""
+        if self.peak is None:
+            return False
+        if self.peak <= 0:
+            return True
+        return equity <= self.peak * (1 - Decimal(repr(self.limit)))
 
 
 def is_stale(candle_close_ms: int, now_ms: int, grace_ms: int) -> bool:

@@ -20,10 +20,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Callable
 
-from .journal import Journal, SessionStats, read_steps
+from .journal import Journal, SessionStats, read_emergencies, read_steps
 
 SESSION_FILE = "session.json"
-RUNNING, STOPPED = "running", "stopped"
+#: ``status`` in session.json: running (or crashed: the next start resumes it), stopped (a clean
+#: end: q, Ctrl-C, SIGTERM, SIGHUP, end of data), halted (the emergency protocol ended it).
+RUNNING, STOPPED, HALTED = "running", "stopped", "halted"
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -101,20 +103,33 @@ class SessionStore:
     def _write(self, data: dict) -> None:
         write_text_atomic(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
-    def begin(self, mode: str, start_equity: Decimal | None, now: datetime, *, durable: bool = True) -> SessionState:
-        """Resume the crashed session of this mode, or start a new one and mark it running."""
+    def begin(
+        self, mode: str, start_equity: Decimal | None, now: datetime, *, durable: bool = True,
+        resumable: bool = True,
+    ) -> SessionState:
+        """Resume the crashed session of this mode, or start a new one and mark it running.
+
+        ``resumable=False`` (the offline ``--sim`` exchange, which restarts flat with the
+        process) always starts a new session and says why.
+        """
         self.production_dir.mkdir(parents=True, exist_ok=True)
         previous = self.read()
         notes: list[str] = []
         if self.path.exists() and previous is None:
             notes.append(f"{self.path.name} was unreadable; starting a new session")
         if previous is not None and previous.get("status") == RUNNING:
-            if previous.get("mode") == mode and self._files_named(previous):
+            if previous.get("mode") == mode and self._files_named(previous) and resumable:
                 return self._resume(previous, start_equity, durable, notes)
-            notes.append(
-                f"session {previous.get('session_tag')} ({previous.get('mode')}) had not ended cleanly; "
-                f"starting a new {mode} session"
-            )
+            if not resumable:
+                notes.append(
+                    f"session {previous.get('session_tag')} had not ended cleanly, but the offline exchange "
+                    "starts again flat with a fresh balance: a new session begins (the old journal is kept)"
+                )
+            else:
+                notes.append(
+                    f"session {previous.get('session_tag')} ({previous.get('mode')}) had not ended cleanly; "
+                    f"starting a new {mode} session"
+                )
         return self._start(mode, start_equity, now, durable, notes, previous)
 
     @staticmethod
@@ -132,7 +147,7 @@ class SessionStore:
             data = {**data, "start_equity": str(start_equity)}
             self._write(data)
         rows = read_steps(steps_path)
-        stats = SessionStats.from_rows(rows, recorded)
+        stats = SessionStats.from_rows(rows, recorded, emergencies=read_emergencies(emergencies_path))
         last = max((int(r["candle_open_time"]) for r in rows), default=None)
         notes.append(
             f"resumed session {data['session_tag']} after an unclean stop "
@@ -165,14 +180,18 @@ class SessionStore:
             mode=mode, started_at=started_at, start_equity=start_equity, notes=tuple(notes),
         )
 
-    def end(self, state: SessionState, now: datetime | None = None) -> None:
-        """Mark the session stopped (a clean end: the next start is a new session) and close its journal."""
+    def end(self, state: SessionState, now: datetime | None = None, *, status: str = STOPPED,
+            reason: str = "") -> None:
+        """Mark the session ended (``stopped`` or ``halted``: the next start is a new session)
+        and close its journal."""
+        if status not in (STOPPED, HALTED):
+            raise ValueError(f"a session ends stopped or halted, not {status!r}")
         state.journal.close()
         self._write({
             "session_tag": state.tag, "started_at": state.started_at, "mode": state.mode,
             "steps_file": state.journal.steps_path.name,
             "emergencies_file": state.journal.emergencies_path.name,
-            "status": STOPPED,
+            "status": status, "end_reason": " ".join(reason.splitlines()),
             "start_equity": None if state.start_equity is None else str(state.start_equity),
             "ended_at": _iso(now or datetime.now(timezone.utc)),
         })

@@ -37,6 +37,8 @@ class RiskSettings:
     max_drawdown: float = 0.15  # fraction of the session's peak equity
     max_consecutive_failures: int = 5
     stale_grace_seconds: float = 30.0
+    # After the configured close attempts of an emergency, retries back off up to this.
+    flatten_retry_max_seconds: float = 30.0
 
     def validate(self) -> None:
         if not (math.isfinite(self.max_drawdown) and 0 < self.max_drawdown < 1):

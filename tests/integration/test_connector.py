@@ -15,7 +15,8 @@ from trader_core.clock import ManualClock
 from trader_core.errors import (
     CredentialsError, OrderOutcomeUnknown, OrderRejected, ReconciliationError, TradingHeld,
 )
-from trader_core.exchanges.base import make_client_order_id
+from trader_core.client_ids import candle_order_id, emergency_order_ids
+from trader_core.exchanges.base import NOT_FOUND
 from trader_core.exchanges.filters import SymbolFilters
 from trader_core.reconcile import reconcile
 
@@ -58,7 +59,7 @@ async def test_timeout_after_accept_is_found_by_query_not_resent(sim):
     ex = make_connector(sim, timeout_s=0.5, events=events)
     await ex.start(leverage=3)
     sim.faults.timeout_after_accept(1, hold_seconds=5)
-    result = await ex.market_order(D("0.020"), False, make_client_order_id("ab12cd34", 1_700_000_000_000))
+    result = await ex.market_order(D("0.020"), False, candle_order_id("ab12cd34", 1_700_000_000_000))
     assert result.filled and result.resolved_by_query and result.executed_qty == D("0.020")
     assert len(sim.orders_received) == 1  # zero duplicates
     assert (await ex.position()).quantity == D("0.020")
@@ -66,20 +67,23 @@ async def test_timeout_after_accept_is_found_by_query_not_resent(sim):
     await ex.close()
 
 
-async def test_unprocessed_5xx_is_queried_then_resent_once_with_the_same_id(exchange, sim):
-    sim.faults.fail_next_requests(1, status=503, path_prefix="/fapi/v1/order")
+async def test_unprocessed_5xx_is_looked_up_for_the_grace_window_and_never_resent(exchange, sim):
+    """On the real exchange an order may be invisible for a moment after a timeout, so a
+    resend after "not found" could fill twice: the connector asks, and reports NOT_FOUND."""
+    sim.faults.fail_next_requests(1, status=503, path_prefix="/fapi/v1/order", method="POST")
     result = await exchange.market_order(D("0.010"), False, "sac-t-5xx")
-    assert result.filled and result.attempts == 2
-    ids = [r.client_order_id for r in sim.orders_received if r.accepted]
-    assert ids == ["sac-t-5xx"]  # exactly one fill
-    assert (await exchange.position()).quantity == D("0.010")
+    assert result.status == NOT_FOUND and result.executed_qty == 0 and result.resolved_by_query
+    assert [r.client_order_id for r in sim.orders_received] == ["sac-t-5xx"]  # one POST, refused, none after
+    assert not accepted(sim)
+    assert (await exchange.position()).flat
 
 
 async def test_network_error_while_querying_is_not_treated_as_not_found(sim):
     ex = make_connector(sim, timeout_s=0.5)
     await ex.start(leverage=3)
     sim.faults.timeout_after_accept(1, hold_seconds=5)
-    sim.faults.fail_next_requests(10, status=503, path_prefix="/fapi/v1/order")  # the queries fail too
+    # the order is processed, its answer lost, and every query in the grace window fails too
+    sim.faults.fail_next_requests(1000, status=503, path_prefix="/fapi/v1/order", method="GET")
     with pytest.raises(OrderOutcomeUnknown, match="outcome unknown"):
         await ex.market_order(D("0.010"), False, "sac-t-unk")
     assert len(sim.orders_received) == 1  # never resent blindly
@@ -164,21 +168,45 @@ async def test_close_all_cancels_orders_and_flattens(exchange, sim):
         timeInForce="GTC", newClientOrderId="resting-1",
     )
     assert len(await exchange.open_orders()) == 1
-    result = await exchange.close_all("sac-x-f1")
-    assert result.flat and result.cancelled_orders == 1 and result.final_position == 0
+    result = await exchange.close_all(emergency_order_ids("ab12cd34", 1, "operator_flatten"))
+    assert result.flat and result.cancelled_orders == 1 and result.final_position == 0 and not result.error
     assert (await exchange.position()).flat and await exchange.open_orders() == []
-    closing = [r for r in sim.orders_received if r.client_order_id.startswith("sac-x-f1")]
+    closing = [r for r in sim.orders_received if r.client_order_id.startswith("sac-ab12cd34-e1o-")]
     assert len(closing) == 1 and closing[0].reduce_only and closing[0].quantity == D("0.030")
+    assert closing[0].client_order_id == "sac-ab12cd34-e1o-1"
 
 
 async def test_close_all_when_flat_sends_nothing(exchange, sim):
-    result = await exchange.close_all("sac-x-f2")
+    result = await exchange.close_all(emergency_order_ids("ab12cd34", 2, "operator_flatten"))
     assert result.flat and result.orders == () and sim.orders_received == []
+
+
+async def test_close_all_refused_reports_not_flat_from_a_re_read(exchange, sim):
+    await exchange.market_order(D("0.030"), False, "sac-t-long")
+    sim.faults.reject_next_order(-2019)
+    result = await exchange.close_all(emergency_order_ids("ab12cd34", 3, "max_drawdown"))
+    assert not result.flat and result.final_position == D("0.030")
+    assert "-2019" in result.error
+    assert (await exchange.position()).quantity == D("0.030")
+
+
+async def test_close_all_whose_orders_are_lost_never_reports_flat(exchange, sim):
+    """Every close POST fails with a 503 and is looked up (not found): the position is re-read
+    after each, and close-all reports what the exchange holds - never "flat" on trust."""
+    await exchange.market_order(D("-0.020"), False, "sac-t-short2")
+    sim.faults.fail_next_requests(50, status=503, path_prefix="/fapi/v1/order", method="POST")
+    ids = emergency_order_ids("ab12cd34", 4, "critical_error")
+    result = await exchange.close_all(ids)
+    assert not result.flat and result.final_position == D("-0.020")
+    assert [o.status for o in result.orders] == [NOT_FOUND] * len(result.orders) and len(result.orders) == 5
+    sent = [r.client_order_id for r in sim.orders_received][1:]
+    assert sent == [f"sac-ab12cd34-e4c-{n}" for n in range(1, 6)]  # each id used once, never resent
+    assert next(ids) == "sac-ab12cd34-e4c-6"
 
 
 async def test_reconciliation_refuses_an_unknown_position_unless_adopted(exchange):
     await exchange.market_order(D("0.010"), False, "someone-else-1")
-    with pytest.raises(ReconciliationError, match="position of 0.01.* this session expects 0"):
+    with pytest.raises(ReconciliationError, match="position of 0.01 .*where this new session expects 0"):
         await reconcile(exchange)
     adopted = await reconcile(exchange, adopt=True)
     assert adopted.adopted and adopted.position.quantity == D("0.010")
@@ -193,31 +221,4 @@ async def test_reconciliation_refuses_unknown_open_orders(exchange, sim):
     )
     with pytest.raises(ReconciliationError, match="manual-order-7"):
         await reconcile(exchange)
-    assert (await reconcile(exchange, known_client_ids=frozenset({"manual-order-7"}))).open_orders
-
-
-async def test_order_intent_is_recorded_before_the_order_is_sent(sim):
-    seen = []
-
-    async def record(client_order_id, quantity, reduce_only):
-        seen.append((client_order_id, quantity, reduce_only, len(sim.orders_received)))
-
-    ex = make_connector(sim)
-    ex.on_intent = record
-    await ex.start(leverage=3)
-    await ex.market_order(D("0.010"), False, "sac-t-intent")
-    assert seen == [("sac-t-intent", D("0.010"), False, 0)]  # recorded while nothing had reached the exchange
-    await ex.close()
-
-
-async def test_no_order_is_sent_if_its_intent_cannot_be_recorded(sim):
-    def broken(client_order_id, quantity, reduce_only):
-        raise OSError("journal disk full")
-
-    ex = make_connector(sim)
-    ex.on_intent = broken
-    await ex.start(leverage=3)
-    with pytest.raises(OSError, match="disk full"):
-        await ex.market_order(D("0.010"), False, "sac-t-nointent")
-    assert sim.orders_received == []
-    await ex.close()
+    assert (await reconcile(exchange, adopt=True)).open_orders

@@ -135,17 +135,21 @@ async def test_a_flip_closes_and_opens_the_remainder_at_the_price():
     assert (await ex.account()).wallet_balance == D("10000") - D("2.5") - D("100") - D("7.35")
 
 
-async def test_close_all_flattens_with_a_reduce_only_order_named_after_the_purpose():
+async def test_close_all_flattens_with_a_reduce_only_order_under_the_next_id():
+    from trader_core.client_ids import emergency_order_ids
+
     ex = paper()
     await ex.market_order(D("-0.07"), False, "sac-short")
     ex.set_price(D("48000"))
-    outcome = await ex.close_all("sac-ab12cd34-f1")
+    ids = emergency_order_ids("ab12cd34", 1, "operator_flatten")
+    outcome = await ex.close_all(ids)
     assert outcome.flat and outcome.final_position == 0 and outcome.cancelled_orders == 0
-    assert [o.client_order_id for o in outcome.orders] == ["sac-ab12cd34-f1-c1"]
+    assert [o.client_order_id for o in outcome.orders] == ["sac-ab12cd34-e1o-1"]
     assert outcome.orders[0].side == "BUY" and outcome.orders[0].executed_qty == D("0.07")
-    assert ex.fill_for("sac-ab12cd34-f1-c1").realized_pnl == D("140")  # (50000 - 48000) * 0.07
-    again = await ex.close_all("sac-ab12cd34-f2")  # already flat: nothing to send
+    assert ex.fill_for("sac-ab12cd34-e1o-1").realized_pnl == D("140")  # (50000 - 48000) * 0.07
+    again = await ex.close_all(ids)  # already flat: nothing to send, no id taken
     assert again.flat and again.orders == ()
+    assert next(ids) == "sac-ab12cd34-e1o-2"
 
 
 async def test_no_price_yet_is_an_exchange_error_not_a_fill():

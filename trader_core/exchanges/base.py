@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -54,17 +55,25 @@ class OpenOrder:
     reduce_only: bool
 
 
+#: The status of an order whose outcome was unknown (a timeout, a 5xx) and that the exchange
+#: still did not know by client id after the grace window: it was not placed, and it is
+#: never sent again - the next candle re-plans from the position the exchange reports.
+NOT_FOUND = "NOT_FOUND"
+
+
 @dataclass(frozen=True)
 class OrderResult:
     client_order_id: str
     order_id: int | None
-    status: str  # FILLED, PARTIALLY_FILLED, NEW, CANCELED, EXPIRED
+    status: str  # FILLED, PARTIALLY_FILLED, NEW, CANCELED, EXPIRED, NOT_FOUND
     side: str
     requested_qty: Decimal
     executed_qty: Decimal
     avg_price: Decimal
     attempts: int = 1  # POSTs actually sent
     resolved_by_query: bool = False  # the outcome came from GET order after an unknown result
+    update_ms: int = 0  # the exchange's last update of the order (0 when not reported)
+    reduce_only: bool = False
 
     @property
     def filled(self) -> bool:
@@ -77,11 +86,19 @@ class OrderResult:
 
 @dataclass(frozen=True)
 class CloseAllResult:
+    """What one close-all did. ``flat`` comes only from a position read *after* the last
+    close order; ``final_position`` is None when that read failed (then never flat)."""
+
     cancelled_orders: int
-    orders: tuple[OrderResult, ...]
+    orders: tuple[OrderResult, ...]  # every close order the exchange answered, fills or not
     flat: bool
     polls: int
-    final_position: Decimal
+    final_position: Decimal | None
+    error: str = ""  # the failure that ended the attempt early, if any
+
+    @property
+    def filled(self) -> tuple[OrderResult, ...]:
+        return tuple(o for o in self.orders if o.executed_qty > 0)
 
 
 def validate_client_order_id(client_order_id: str) -> str:
@@ -91,18 +108,24 @@ def validate_client_order_id(client_order_id: str) -> str:
     return client_order_id
 
 
-def make_client_order_id(session_tag: str, candle_open_time_ms: int, purpose: str = "t") -> str:
-    """Deterministic id for the order a session places on a candle, so a restarted
-    session that decides on the same candle finds the first order instead of placing
-    a second one. ``purpose`` separates e.g. a trade (t) from a flatten (f1, f2…)."""
-    return validate_client_order_id(f"sac-{session_tag}-{candle_open_time_ms}-{purpose}")
-
-
 class Exchange(ABC):
-    """The operations the trading engine uses; every implementation is async."""
+    """The operations the trading engine uses; every implementation is async.
+
+    ``in_process`` says the implementation does no I/O (the paper exchange): the
+    engine then calls it without scheduling tasks.
+    """
 
     symbol: str
     filters: SymbolFilters
+    in_process: bool = False
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open the connection (no symbol set-up); a no-op when already connected."""
+
+    @property
+    @abstractmethod
+    def connected(self) -> bool: ...
 
     @abstractmethod
     async def start(self, leverage: int, margin_type: str = "CROSSED") -> None:
@@ -118,6 +141,14 @@ class Exchange(ABC):
     async def open_orders(self) -> list[OpenOrder]: ...
 
     @abstractmethod
+    async def get_order(self, client_order_id: str) -> OrderResult | None:
+        """The order with this client id, or None only when the exchange says it does not exist."""
+
+    @abstractmethod
+    async def orders_since(self, start_ms: int) -> list[OrderResult]:
+        """Every order of the symbol the exchange reports from ``start_ms`` on (crash recovery)."""
+
+    @abstractmethod
     async def market_order(self, quantity: Decimal, reduce_only: bool, client_order_id: str) -> OrderResult:
         """Send a MARKET order of signed ``quantity``, never twice (see implementations)."""
 
@@ -125,8 +156,13 @@ class Exchange(ABC):
     async def cancel_all_orders(self) -> int: ...
 
     @abstractmethod
-    async def close_all(self, purpose_tag: str) -> CloseAllResult:
-        """Cancel open orders, close the position reduce-only, poll until flat (bounded)."""
+    async def close_all(self, order_ids: Iterator[str]) -> CloseAllResult:
+        """Cancel open orders, close the position reduce-only, re-read until flat (bounded).
+
+        Each close order takes the next id from ``order_ids`` (an id once taken is never
+        used again, whatever happened to its order). Exchange failures do not raise: they
+        end the attempt and are reported in ``error``, with the orders already answered.
+        """
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -3,15 +3,21 @@
 Safety rules this connector owns:
 
 * **Never an order twice.** Every order carries a client order id chosen by the
-  caller (deterministic per session and candle) and handed to ``on_intent`` *before*
-  the POST. An unknown outcome (timeout, 5xx, -1001/-1007, a broken response) is
-  resolved by querying that id; only an explicit "does not exist" (-2013) allows a
-  resend, with the same id. A network error while querying is *not* "not found": it
-  is retried, and if it stays unknown the order is reported as ``OrderOutcomeUnknown``.
+  caller (deterministic per session and candle, see ``client_ids``). An unknown
+  outcome (timeout, 5xx, -1001/-1007, a malformed answer) is resolved by querying
+  that id for a grace window - an order may not be visible at once after a timeout.
+  If the exchange still does not know it, the result is ``NOT_FOUND`` and the order
+  is **never sent again**: the engine trades to a target and re-plans on the next
+  candle from the position the exchange reports. If the exchange cannot be asked at
+  all, the order is ``OrderOutcomeUnknown`` (the engine's emergency protocol).
+  Only refusals that happen before processing (429, -1021) are sent again.
 * Retries follow ``retry.classify``: -1021 resyncs the clock, 429 waits
   ``Retry-After`` (or backs off), 418 holds trading until the ban lifts, -2015/-2014/
   -1022 stop with a clear message.
-* **Close all**: cancel open orders, close reduce-only, poll until flat (bounded).
+* **Every answer is validated** (``payloads``): a wrong-shaped 200 is an exchange
+  error under the retry rules, never an uncaught exception.
+* **Close all**: cancel open orders, close reduce-only, and re-read the position
+  before reporting flat.
 
 Pointing at the loopback simulator only swaps base URLs (``Endpoints``); the code
 path is the one used against Binance.
@@ -20,25 +26,34 @@ path is the one used against Binance.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Awaitable, Callable
 
 from binance import AsyncClient
-from binance.exceptions import BinanceAPIException
 
-from ..candles import Candle
 from ..clock import Clock, SystemClock
 from ..credentials import Credentials
 from ..errors import ConfigError, ExchangeError, OrderOutcomeUnknown, OrderRejected
 from .base import (
-    ZERO, AccountState, CloseAllResult, Exchange, OpenOrder, OrderResult, PositionState,
+    NOT_FOUND, ZERO, AccountState, CloseAllResult, Exchange, OpenOrder, OrderResult, PositionState,
     validate_client_order_id,
 )
 from .filters import SymbolFilters
+from .payloads import (
+    parse_account, parse_klines, parse_open_orders, parse_order, parse_orders, parse_position, parse_server_time,
+)
 from .retry import Kind, Retrier, classify, fatal_error
 
 FINAL_STATUSES = {"FILLED", "CANCELED", "EXPIRED", "REJECTED", "EXPIRED_IN_MATCH"}
+ORDER_NOT_FOUND = -2013
+NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046
+REDUCE_ONLY_REJECTED = -2022
+#: Binance answers allOrders for at most 7 days per request.
+ALL_ORDERS_SPAN_MS = 7 * 24 * 3_600_000 - 1
+MAINNET_WS = "wss://fstream.binance.com/"
+TESTNET_WS = "wss://fstream.binancefuture.com/"
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,21 @@ class Endpoints:
 
     rest_base: str  # e.g. http://127.0.0.1:8080 (no trailing slash)
     ws_base: str  # e.g. ws://127.0.0.1:8080/ (trailing slash)
+
+    @classmethod
+    def from_url(cls, url: str) -> "Endpoints":
+        """A Binance-compatible server given by its http(s) base URL (``--endpoint``)."""
+        rest = url.rstrip("/")
+        if not rest.startswith(("http://", "https://")):
+            raise ConfigError(f"--endpoint must be an http(s) URL, got {url!r}")
+        return cls(rest, "ws" + rest[4:] + "/")
+
+
+def ws_base_for(testnet: bool, endpoints: Endpoints | None) -> str:
+    """The websocket base of the network (or of the server the endpoints name)."""
+    if endpoints is not None:
+        return endpoints.ws_base
+    return TESTNET_WS if testnet else MAINNET_WS
 
 
 def _client_class(endpoints: Endpoints | None, timeout_s: float) -> type[AsyncClient]:
@@ -60,35 +90,12 @@ def _client_class(endpoints: Endpoints | None, timeout_s: float) -> type[AsyncCl
     return type("SactuiAsyncClient", (AsyncClient,), attrs)
 
 
-def _dec(value: Any) -> Decimal:
-    return Decimal(str(value)) if value not in (None, "") else ZERO
-
-
-def order_result(payload: dict, attempts: int = 1, resolved_by_query: bool = False) -> OrderResult:
-    return OrderResult(
-        client_order_id=payload.get("clientOrderId", ""),
-        order_id=payload.get("orderId"),
-        status=payload.get("status", ""),
-        side=payload.get("side", ""),
-        requested_qty=_dec(payload.get("origQty")),
-        executed_qty=_dec(payload.get("executedQty")),
-        avg_price=_dec(payload.get("avgPrice")),
-        attempts=attempts,
-        resolved_by_query=resolved_by_query,
-    )
-
-
-def candle_from_kline_row(row: list) -> Candle:
-    return Candle(int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5]))
-
-
 class BinanceFutures(Exchange):
     def __init__(
         self, symbol: str, credentials: Credentials, *, testnet: bool = True,
         endpoints: Endpoints | None = None, clock: Clock | None = None, attempts: int = 3,
         delay_s: float = 1.0, request_timeout_s: float = 10.0, close_poll_attempts: int = 5,
-        on_event: Callable[[str, str], None] | None = None,
-        on_intent: Callable[[str, Decimal, bool], Awaitable[None] | None] | None = None,
+        unknown_grace_s: float = 5.0, on_event: Callable[[str, str], None] | None = None,
     ) -> None:
         self.symbol = symbol
         self.testnet = testnet
@@ -97,17 +104,26 @@ class BinanceFutures(Exchange):
         self._credentials = credentials
         self._timeout_s = request_timeout_s
         self._close_polls = close_poll_attempts
-        #: Called with (client order id, signed quantity, reduce_only) before every order is
-        #: sent; the journal records the intent there. If it raises, nothing is sent.
-        self.on_intent = on_intent
+        #: How long an order whose answer was lost is looked for before it counts as not placed.
+        self.unknown_grace_s = unknown_grace_s
         self.retrier = Retrier(self.clock, attempts, delay_s, resync=self.resync_clock, on_event=on_event)
         self.client: AsyncClient | None = None
         self.filters: SymbolFilters | None = None
         self.leverage: int | None = None
 
+    @property
+    def ws_base(self) -> str:
+        return ws_base_for(self.testnet, self.endpoints)
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None
+
     # ------------------------------------------------------------------ lifecycle
     async def connect(self) -> None:
         """Open the HTTP session and sync the clock (no symbol set-up)."""
+        if self.client is not None:
+            return
         cls = _client_class(self.endpoints, self._timeout_s)
         try:
             self.client = await cls.create(
@@ -119,20 +135,20 @@ class BinanceFutures(Exchange):
                 raise fatal_error(failure) from None
             network = "testnet" if self.testnet else "mainnet"
             raise ExchangeError(f"cannot reach Binance {network}: {failure.message}") from None
-        await self.resync_clock()
+        await self.retrier.call("server time", self.resync_clock)
 
     async def start(self, leverage: int, margin_type: str = "CROSSED") -> None:
-        if self.client is None:
-            await self.connect()
+        await self.connect()
         info = await self._safe("exchange info", self.client.futures_exchange_info)
-        rows = [s for s in info.get("symbols", []) if s.get("symbol") == self.symbol]
+        symbols = info.get("symbols", []) if isinstance(info, dict) else []
+        rows = [s for s in symbols if isinstance(s, dict) and s.get("symbol") == self.symbol]
         if not rows:
             raise ConfigError(f"symbol {self.symbol} is not listed on this exchange")
         if rows[0].get("status", "TRADING") != "TRADING":
             raise ExchangeError(f"{self.symbol} is not trading (status {rows[0]['status']})")
         self.filters = SymbolFilters.from_exchange_info(rows[0])
         mode = await self._safe("position mode", self.client.futures_get_position_mode)
-        if mode.get("dualSidePosition"):
+        if isinstance(mode, dict) and mode.get("dualSidePosition"):
             raise ExchangeError(
                 "the account is in hedge mode; sactui trades one-way mode: switch Position Mode to One-way"
             )
@@ -146,13 +162,13 @@ class BinanceFutures(Exchange):
                 lambda: self.client.futures_change_margin_type(symbol=self.symbol, marginType=margin_type),
             )
         except ExchangeError as exc:
-            if "-4046" not in str(exc):  # "No need to change margin type." is success
+            if exc.code != NO_NEED_TO_CHANGE_MARGIN_TYPE:  # "No need to change margin type." is success
                 raise
 
     async def close(self) -> None:
         if self.client is not None:
-            await self.client.close_connection()
-            self.client = None
+            client, self.client = self.client, None
+            await client.close_connection()
 
     async def resync_clock(self) -> None:
         """Align request timestamps with the server's clock (after connect and on -1021).
@@ -160,47 +176,32 @@ class BinanceFutures(Exchange):
         python-binance stamps requests with ``time.time()``, so the offset is measured
         against the real wall clock, not the injected one (which only paces waiting).
         """
-        server = await self.client.futures_time()
-        self.client.timestamp_offset = int(server["serverTime"]) - int(time.time() * 1000)
+        server = parse_server_time(await self.client.futures_time())
+        self.client.timestamp_offset = server - int(time.time() * 1000)
 
     async def _safe(self, what: str, operation: Callable[[], Awaitable[Any]]) -> Any:
+        if self.client is None:
+            raise ExchangeError(f"{what}: not connected to the exchange")
         return await self.retrier.call(what, operation)
 
     # ------------------------------------------------------------------ reads
     async def account(self) -> AccountState:
-        data = await self._safe("account", self.client.futures_account)
-        return AccountState(
-            wallet_balance=_dec(data["totalWalletBalance"]),
-            equity=_dec(data["totalMarginBalance"]),
-            available_balance=_dec(data["availableBalance"]),
-            unrealized_pnl=_dec(data["totalUnrealizedProfit"]),
-        )
+        return await self._safe("account", lambda: self._read(self.client.futures_account(), parse_account))
 
     async def position(self) -> PositionState:
-        rows = await self._safe(
-            "position", lambda: self.client.futures_position_information(symbol=self.symbol)
-        )
-        rows = [r for r in rows if r.get("symbol") == self.symbol and r.get("positionSide", "BOTH") == "BOTH"]
-        if not rows:
-            return PositionState(self.symbol, ZERO, ZERO, ZERO, ZERO, None, self.leverage)
-        r = rows[0]
-        liquidation = _dec(r.get("liquidationPrice"))
-        return PositionState(
-            symbol=self.symbol, quantity=_dec(r["positionAmt"]), entry_price=_dec(r["entryPrice"]),
-            mark_price=_dec(r.get("markPrice")), unrealized_pnl=_dec(r.get("unRealizedProfit")),
-            liquidation_price=liquidation if liquidation > 0 else None, leverage=self.leverage,
-        )
+        return await self._safe("position", lambda: self._read(
+            self.client.futures_position_information(symbol=self.symbol),
+            lambda payload: parse_position(payload, self.symbol, self.leverage),
+        ))
 
     async def open_orders(self) -> list[OpenOrder]:
-        rows = await self._safe("open orders", lambda: self.client.futures_get_open_orders(symbol=self.symbol))
-        return [
-            OpenOrder(
-                order_id=int(r["orderId"]), client_order_id=r.get("clientOrderId", ""), side=r["side"],
-                order_type=r.get("type", ""), quantity=_dec(r.get("origQty")), price=_dec(r.get("price")),
-                status=r.get("status", ""), reduce_only=bool(r.get("reduceOnly", False)),
-            )
-            for r in rows
-        ]
+        return await self._safe("open orders", lambda: self._read(
+            self.client.futures_get_open_orders(symbol=self.symbol), parse_open_orders))
+
+    @staticmethod
+    async def _read(request: Awaitable[Any], parse: Callable[[Any], Any]) -> Any:
+        """One request and the validation of its answer: both inside the retry rules."""
+        return parse(await request)
 
     async def klines(self, interval: str, start_ms: int | None = None, end_ms: int | None = None,
                      limit: int = 500) -> list[list]:
@@ -210,43 +211,56 @@ class BinanceFutures(Exchange):
             params["startTime"] = start_ms
         if end_ms is not None:
             params["endTime"] = end_ms
-        return await self._safe("klines", lambda: self.client.futures_klines(**params))
+        return await self._safe("klines", lambda: self._read(self.client.futures_klines(**params), parse_klines))
 
     async def get_order(self, client_order_id: str) -> OrderResult | None:
         """The order with this client id, or None only when the exchange says it does not exist."""
         try:
-            payload = await self._safe(
-                "query order",
-                lambda: self.client.futures_get_order(symbol=self.symbol, origClientOrderId=client_order_id),
-            )
+            return await self._safe("query order", lambda: self._read(
+                self.client.futures_get_order(symbol=self.symbol, origClientOrderId=client_order_id),
+                lambda payload: parse_order(payload, resolved_by_query=True),
+            ))
         except ExchangeError as exc:
-            if "-2013" in str(exc):
+            if exc.code == ORDER_NOT_FOUND:
                 return None
             raise
-        return order_result(payload, resolved_by_query=True)
+
+    async def orders_since(self, start_ms: int) -> list[OrderResult]:
+        """allOrders from ``start_ms`` to now, in spans of at most 7 days (Binance's limit)."""
+        found: dict[int | None, OrderResult] = {}
+        now = self.clock.now_ms()
+        begin = max(0, int(start_ms))
+        while True:
+            end = min(now, begin + ALL_ORDERS_SPAN_MS)
+            params = {"symbol": self.symbol, "startTime": begin, "endTime": end, "limit": 1000}
+            rows = await self._safe("all orders", lambda: self._read(
+                self.client.futures_get_all_orders(**params), parse_orders))
+            for order in rows:
+                found[order.order_id] = order
+            if end >= now:
+                break
+            begin = end + 1
+        return sorted(found.values(), key=lambda o: (o.update_ms, o.order_id or 0))
 
     # ------------------------------------------------------------------ orders
     async def market_order(self, quantity: Decimal, reduce_only: bool, client_order_id: str) -> OrderResult:
         validate_client_order_id(client_order_id)
         if quantity == 0:
             raise ValueError("order quantity must not be zero")
+        if self.client is None:
+            raise ExchangeError(f"order {client_order_id}: not connected to the exchange; nothing was sent")
         side = "BUY" if quantity > 0 else "SELL"
         qty_text = format(abs(quantity).normalize(), "f")
-        if self.on_intent is not None:
-            pending = self.on_intent(client_order_id, quantity, reduce_only)
-            if pending is not None:
-                await pending
-        attempts = 0
         last_message = ""
         for attempt in range(1, self.retrier.attempts + 1):
             self.retrier.check_not_banned()
-            attempts += 1
             try:
                 payload = await self.client.futures_create_order(
                     symbol=self.symbol, side=side, type="MARKET", quantity=qty_text,
                     reduceOnly="true" if reduce_only else "false",
                     newClientOrderId=client_order_id, newOrderRespType="RESULT",
                 )
+                result = parse_order(payload, attempt)
             except Exception as exc:  # noqa: BLE001 - classify re-raises what it does not know
                 failure = classify(exc)
                 last_message = failure.message
@@ -254,37 +268,70 @@ class BinanceFutures(Exchange):
                     raise OrderRejected(failure.code or 0, failure.message, client_order_id) from None
                 if failure.kind is Kind.TRANSIENT:
                     self.retrier.event(
-                        "unknown", f"order {client_order_id}: outcome unknown ({failure.message}); querying it"
+                        "unknown", f"order {client_order_id}: outcome unknown ({failure.message}); asking the exchange"
                     )
-                    found = await self._resolve(client_order_id)
-                    if found is not None:
-                        return await self._until_final(found, attempts)
-                    self.retrier.event("retry", f"order {client_order_id} was not placed; sending it again")
-                    if attempt < self.retrier.attempts:
-                        await self.clock.sleep(self.retrier.delay_s)
-                    continue
+                    return await self._resolve(client_order_id, side, abs(quantity), attempt)
                 if attempt == self.retrier.attempts and failure.kind in (Kind.RATE_LIMIT, Kind.CLOCK):
                     break
+                # Refused before processing (429, -1021): sending the same order again is safe.
                 await self.retrier.handle(failure, attempt, f"order {client_order_id}")
                 continue
-            return await self._until_final(order_result(payload, attempts), attempts)
+            return await self._until_final(result)
         raise ExchangeError(
-            f"order {client_order_id} not placed after {attempts} attempts ({last_message}); "
+            f"order {client_order_id} not placed after {self.retrier.attempts} attempts ({last_message}); "
             "no order is open for it"
         )
 
-    async def _resolve(self, client_order_id: str) -> OrderResult | None:
-        """After an unknown outcome: the order if it exists, None if it certainly does not."""
-        await self.clock.sleep(self.retrier.delay_s)
-        try:
-            return await self.get_order(client_order_id)
-        except ExchangeError as exc:  # includes a ban: the outcome is still unknown
-            raise OrderOutcomeUnknown(
-                f"order {client_order_id}: outcome unknown and the exchange could not be asked ({exc}); "
-                "check the position before trading again"
-            ) from None
+    async def _resolve(self, client_order_id: str, side: str, quantity: Decimal, attempts: int) -> OrderResult:
+        """After an unknown outcome: what the exchange says of the id within the grace window.
 
-    async def _until_final(self, result: OrderResult, attempts: int) -> OrderResult:
+        The order as the exchange reports it; ``NOT_FOUND`` when every answer was "does
+        not exist" until the window closed (never resent); ``OrderOutcomeUnknown`` when
+        the exchange could not be asked at all.
+        """
+        interval = max(0.05, min(1.0, self.retrier.delay_s))
+        deadline = self.clock.monotonic() + self.unknown_grace_s
+        definite = 0
+        last_error = ""
+        while True:
+            await self.clock.sleep(interval)
+            try:
+                found = await self._query_once(client_order_id)
+            except ExchangeError as exc:  # includes a ban: the outcome is still unknown
+                last_error = str(exc)
+            else:
+                if found is not None:
+                    self.retrier.event("unknown", f"order {client_order_id}: found on the exchange ({found.status})")
+                    return await self._until_final(found)
+                definite += 1
+            if self.clock.monotonic() >= deadline:
+                break
+        if not definite:
+            raise OrderOutcomeUnknown(
+                f"order {client_order_id}: outcome unknown and the exchange could not be asked ({last_error}); "
+                "check the position before trading again"
+            )
+        self.retrier.event(
+            "unknown", f"order {client_order_id}: not on the exchange after {self.unknown_grace_s:g} s; "
+            "not sending it again (the next candle re-plans from the real position)"
+        )
+        return OrderResult(client_order_id, None, NOT_FOUND, side, quantity, ZERO, ZERO, attempts, True)
+
+    async def _query_once(self, client_order_id: str) -> OrderResult | None:
+        """One GET of the order, no retries (the grace window paces them)."""
+        self.retrier.check_not_banned()
+        try:
+            payload = await self.client.futures_get_order(symbol=self.symbol, origClientOrderId=client_order_id)
+            return parse_order(payload, resolved_by_query=True)
+        except Exception as exc:  # noqa: BLE001 - classify re-raises what it does not know
+            failure = classify(exc)
+            if failure.code == ORDER_NOT_FOUND:
+                return None
+            if failure.kind is Kind.BANNED:
+                await self.retrier.handle(failure, 1, f"query order {client_order_id}")  # raises TradingHeld
+            raise ExchangeError(f"query order {client_order_id}: {failure.message}", code=failure.code) from None
+
+    async def _until_final(self, result: OrderResult) -> OrderResult:
         polls = 0
         while result.status not in FINAL_STATUSES and polls < self._close_polls:
             polls += 1
@@ -292,10 +339,7 @@ class BinanceFutures(Exchange):
             queried = await self.get_order(result.client_order_id)
             if queried is not None:
                 result = queried
-        return OrderResult(
-            result.client_order_id, result.order_id, result.status, result.side, result.requested_qty,
-            result.executed_qty, result.avg_price, attempts, result.resolved_by_query,
-        )
+        return result
 
     async def cancel_all_orders(self) -> int:
         open_now = await self.open_orders()
@@ -305,38 +349,35 @@ class BinanceFutures(Exchange):
             )
         return len(open_now)
 
-    async def close_all(self, purpose_tag: str) -> CloseAllResult:
-        """Cancel, close reduce-only, and poll until the position reads flat (bounded).
+    async def close_all(self, order_ids: Iterator[str]) -> CloseAllResult:
+        """Cancel, close reduce-only, and re-read the position after every close (bounded).
 
-        Each close attempt has its own client id (``<tag>-c<n>``) so a retry after a
-        partial fill sends only what is left, never the whole position again.
+        A retry after a partial fill sends only what the re-read says is left, under the
+        next id. Flat is reported only from a position read after the last close order.
         """
-        cancelled = await self.cancel_all_orders()
         orders: list[OrderResult] = []
-        position = await self.position()
-        for poll in range(1, self._close_polls + 1):
-            if position.flat:
-                return CloseAllResult(cancelled, tuple(orders), True, poll - 1, ZERO)
-            try:
-                result = await self.market_order(-position.quantity, True, f"{purpose_tag}-c{poll}")
-                orders.append(result)
-            except OrderRejected as exc:
-                if exc.code != -2022:  # -2022: already flat or reduced elsewhere; re-read below
-                    raise
-                self.retrier.event("close", f"close-all: reduce-only rejected ({exc.code}); re-reading position")
-            await self.clock.sleep(min(self.retrier.delay_s, 0.5))
+        cancelled, polls = 0, 0
+        try:
+            cancelled = await self.cancel_all_orders()
             position = await self.position()
-        return CloseAllResult(cancelled, tuple(orders), position.flat, self._close_polls, position.quantity)
+            while not position.flat and polls < self._close_polls:
+                polls += 1
+                try:
+                    orders.append(await self.market_order(-position.quantity, True, next(order_ids)))
+                except OrderRejected as exc:
+                    if exc.code != REDUCE_ONLY_REJECTED:  # -2022: flat or reduced elsewhere; re-read
+                        raise
+                    self.retrier.event("close", f"close-all: reduce-only rejected ({exc.code}); re-reading position")
+                await self.clock.sleep(min(self.retrier.delay_s, 0.5))
+                position = await self.position()
+        except ExchangeError as exc:
+            try:
+                after = await self.position()
+            except ExchangeError:
+                after = None
+            return CloseAllResult(cancelled, tuple(orders), bool(after and after.flat), polls,
+                                  after.quantity if after else None, str(exc))
+        return CloseAllResult(cancelled, tuple(orders), position.flat, polls, position.quantity)
 
 
-def new_client_order_tag() -> str:
-    """A short random session tag for client order ids."""
-    import secrets
-
-    return secrets.token_hex(4)
-
-
-__all__ = [
-    "BinanceFutures", "Endpoints", "candle_from_kline_row", "order_result", "new_client_order_tag",
-    "BinanceAPIException",
-]
+__all__ = ["BinanceFutures", "Endpoints", "ws_base_for"]

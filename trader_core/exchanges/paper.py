@@ -12,6 +12,7 @@ no logging and no sleeping.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 
 from ..accounting import Fill, FuturesAccount, price_to_decimal
@@ -74,6 +75,13 @@ class PaperExchange(Exchange):
         return self.price if self.price is not None else ZERO
 
     # ------------------------------------------------------------- Exchange
+    async def connect(self) -> None:
+        return None
+
+    @property
+    def connected(self) -> bool:
+        return True  # in-process: nothing to lose
+
     async def start(self, leverage: int, margin_type: str = "CROSSED") -> None:
         if isinstance(leverage, bool) or not isinstance(leverage, int) or leverage < 1:
             raise ValueError(f"leverage must be an integer >= 1, got {leverage!r}")
@@ -100,6 +108,13 @@ class PaperExchange(Exchange):
 
     async def open_orders(self) -> list[OpenOrder]:
         return []  # MARKET orders only: nothing ever rests
+
+    async def get_order(self, client_order_id: str) -> OrderResult | None:
+        entry = self._orders.get(client_order_id)
+        return entry[0] if entry else None
+
+    async def orders_since(self, start_ms: int) -> list[OrderResult]:
+        return [result for result, _fill in self._orders.values()]
 
     async def market_order(self, quantity: Decimal, reduce_only: bool, client_order_id: str) -> OrderResult:
         earlier = self._orders.get(client_order_id)
@@ -142,15 +157,15 @@ class PaperExchange(Exchange):
     async def cancel_all_orders(self) -> int:
         return 0
 
-    async def close_all(self, purpose_tag: str) -> CloseAllResult:
-        """Close the whole position with one reduce-only MARKET order ``<purpose_tag>-c1``."""
+    async def close_all(self, order_ids: Iterator[str]) -> CloseAllResult:
+        """Close the whole position with one reduce-only MARKET order under the next id."""
         position = self.account_book.position_qty
         orders: tuple[OrderResult, ...] = ()
         if position != 0:
-            orders = (await self.market_order(-position, True, f"{purpose_tag}-c1"),)
+            orders = (await self.market_order(-position, True, next(order_ids)),)
         final = self.account_book.position_qty
         return CloseAllResult(
-            cancelled_orders=0, orders=orders, flat=final == 0, polls=1, final_position=final,
+            cancelled_orders=0, orders=orders, flat=final == 0, polls=1 if orders else 0, final_position=final,
         )
 
     async def close(self) -> None:

@@ -27,7 +27,7 @@ import aiohttp
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from ..clock import Clock
-from ..errors import CredentialsError, ExchangeError, ExchangeUnavailable, TradingHeld
+from ..errors import CredentialsError, ExchangeError, ExchangeUnavailable, MalformedResponse, TradingHeld
 
 T = TypeVar("T")
 
@@ -75,6 +75,8 @@ def classify(exc: BaseException) -> Failure:
         if status >= 500 or code in UNKNOWN_OUTCOME_CODES:
             return Failure(Kind.TRANSIENT, code, message)
         return Failure(Kind.REJECTED, code, message)
+    if isinstance(exc, MalformedResponse):
+        return Failure(Kind.TRANSIENT, None, str(exc))
     if isinstance(exc, BinanceRequestException):
         return Failure(Kind.TRANSIENT, None, f"malformed response: {exc}")
     if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ConnectionError, OSError)):
@@ -89,7 +91,7 @@ def fatal_error(failure: Failure) -> CredentialsError:
         -1022: "the request signature is invalid: check the API secret",
     }
     hint = hints.get(failure.code or 0, "check the API key and secret")
-    return CredentialsError(f"exchange refused the credentials ({failure.code}: {failure.message}): {hint}")
+    return CredentialsError(f"exchange refused the credentials ({failure.code}: {failure.message}): {hint}", failure.code)
 
 
 class Retrier:
@@ -130,7 +132,7 @@ class Retrier:
             self.event("ban", f"{what}: IP banned (418) for {seconds:.0f} s; trading held")
             raise TradingHeld(f"trading held: the exchange banned this IP for {seconds:.0f} s", self.banned_until_ms)
         if failure.kind is Kind.REJECTED:
-            raise ExchangeError(f"{what} rejected: {failure.code} {failure.message}")
+            raise ExchangeError(f"{what} rejected: {failure.code} {failure.message}", failure.code)
         if failure.kind is Kind.CLOCK:
             self.event("resync", f"{what}: timestamp outside recvWindow (-1021); resyncing the clock")
             if self._resync:

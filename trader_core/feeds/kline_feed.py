@@ -9,6 +9,12 @@ This feed guarantees that on top of an unreliable stream:
   delivered are dropped (dedupe by open time);
 * a close that skips ahead triggers a REST backfill of the missing candles, which
   are delivered first, in order - so indicators equal a batch recompute afterwards;
+  a close the backfill cannot confirm (a kline "far in the future") is refused and
+  reported, and trading goes on;
+* candles fetched from REST (backfill, catch-up) are marked ``backfilled``: by the
+  time they arrive they are history, and the engine never trades on them;
+* a REST failure while catching up (network, ban) is a reconnect with backoff,
+  never the end of the feed;
 * after every (re)connect, closes that happened while disconnected are fetched at
   once instead of waiting for the next close to reveal the gap;
 * silence longer than ``stale_after_s`` (a stalled socket, which python-binance's
@@ -32,15 +38,16 @@ import websockets
 
 from ..candles import Candle
 from ..clock import Clock, SystemClock
-from ..errors import DataError
+from ..errors import DataError, ExchangeError
 from ..time_utils import interval_ms
 
 FetchKlines = Callable[[int | None, int | None, int], Awaitable[list[list]]]
 MAX_KLINES_PER_REQUEST = 1500
 
 
-def _row_to_candle(row: list) -> Candle:
-    return Candle(int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5]))
+def _row_to_candle(row: list, backfilled: bool = False) -> Candle:
+    return Candle(int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5]),
+                  backfilled)
 
 
 def _kline_to_candle(k: dict) -> Candle:
@@ -48,6 +55,8 @@ def _kline_to_candle(k: dict) -> Candle:
 
 
 class KlineFeed:
+    in_process = False  # a network feed: waiting for the next candle must not block a stop
+
     def __init__(
         self, symbol: str, interval: str, ws_base: str, fetch_klines: FetchKlines, *,
         clock: Clock | None = None, stale_after_s: float = 60.0, reconnect_base_s: float = 1.0,
@@ -123,6 +132,18 @@ class KlineFeed:
     def message_age_s(self) -> float | None:
         return None if self.last_message_at is None else self.clock.monotonic() - self.last_message_at
 
+    async def closed_between(self, start_ms: int, end_ms: int) -> list[Candle]:
+        """Closed candles with ``start_ms <= open time <= end_ms`` from REST (crash recovery)."""
+        candles: list[Candle] = []
+        begin = start_ms
+        while begin <= end_ms:
+            rows = [r for r in await self._fetch(begin, end_ms, MAX_KLINES_PER_REQUEST) if int(r[0]) <= end_ms]
+            if not rows:
+                break
+            candles.extend(_row_to_candle(r, backfilled=True) for r in rows)
+            begin = int(rows[-1][0]) + self.step_ms
+        return candles
+
     # ------------------------------------------------------------------ the loop
     async def _run(self) -> None:
         failures = 0
@@ -139,6 +160,8 @@ class KlineFeed:
                         await self._read(ws)
                 except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as exc:
                     self._event("disconnect", f"market stream: {type(exc).__name__}: {exc}")
+                except ExchangeError as exc:  # REST catch-up/backfill failed (network, ban): retry later
+                    self._event("disconnect", f"market stream: catching up from REST failed ({exc}); reconnecting")
                 self.connected = False
                 if self._stop.is_set():
                     break
@@ -197,16 +220,18 @@ class KlineFeed:
         if last is not None and candle.open_time <= last:
             return  # already delivered (a replayed close after reconnect, say)
         if last is not None and candle.open_time > last + self.step_ms:
-            self._saw_close(candle.open_time)  # the backfilled candles are older than this one
             missing = (candle.open_time - last) // self.step_ms - 1
             self._event("gap", f"{missing} closed candle(s) missing before {candle.open_time}; backfilling from REST")
             await self._backfill(last + self.step_ms, candle.open_time - 1)
             if self.last_open_time != candle.open_time - self.step_ms:
-                raise DataError(
-                    f"backfill could not recover the candles before {candle.open_time}: refusing to skip them"
-                )
+                # REST does not know the candles before this close: the message is not a
+                # real close (far in the future, say). Refuse it; the next real close
+                # backfills whatever is still missing.
+                self._event("future", f"refused a close for {candle.open_time} that the exchange's REST klines "
+                            "do not confirm; trading goes on")
+                return
+            self._saw_close(candle.open_time)
         await self._deliver(candle)
-
     async def _catch_up(self) -> None:
         """Deliver every close since the last one delivered (missed while disconnected)."""
         if self.last_open_time is None:
@@ -217,13 +242,13 @@ class KlineFeed:
             self._saw_close(int(closed[-1][0]))
             self._event("catch-up", f"{len(closed)} candle(s) closed while disconnected; fetched from REST")
         for row in closed:
-            await self._deliver(_row_to_candle(row), backfilled=True)
+            await self._deliver(_row_to_candle(row, backfilled=True), backfilled=True)
 
     async def _backfill(self, start_ms: int, end_ms: int) -> None:
         rows = await self._fetch(start_ms, end_ms, MAX_KLINES_PER_REQUEST)
         for row in rows:
             if int(row[0]) <= end_ms:
-                await self._deliver(_row_to_candle(row), backfilled=True)
+                await self._deliver(_row_to_candle(row, backfilled=True), backfilled=True)
 
     def _saw_close(self, open_time: int) -> None:
         self.market_time_ms = max(self.market_time_ms or 0, open_time + self.step_ms - 1)
