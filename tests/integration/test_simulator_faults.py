@@ -213,6 +213,21 @@ async def test_outage_after_the_next_requests_lets_the_cancel_through_and_fails_
     assert sim.faults.injected == [("outage", "POST /fapi/v1/order")]
 
 
+async def test_outage_counting_only_some_requests_ignores_other_traffic(sim, client):
+    await market(client, "BUY", "0.010")
+    sim.faults.start_outage(after_requests=2, counted_prefix="/fapi/v1/order")
+    await client.futures_klines(symbol="BTCUSDT", interval="1h", limit=5)  # not counted: served
+    assert (await client.futures_position_information())[0]["positionAmt"] == "0.010"  # not counted
+    await client.futures_get_open_orders(symbol="BTCUSDT")  # /fapi/v1/openOrders: not counted
+    assert not sim.faults.outage_active
+    assert (await market(client, "SELL", "0.004", reduceOnly="true"))["status"] == "FILLED"  # counted: 1
+    await client.futures_account()  # not counted
+    assert (await market(client, "SELL", "0.003", reduceOnly="true"))["status"] == "FILLED"  # counted: 2
+    assert sim.faults.outage_active
+    assert (await api_error(client.futures_account())).status_code == 503  # now everything fails
+    assert sim.faults.injected == [("outage", "GET /fapi/v2/account")]
+
+
 async def test_outage_by_connection_reset(sim, client):
     sim.faults.start_outage(reset=True)
     with pytest.raises(aiohttp.ClientOSError) as reset:
@@ -283,6 +298,28 @@ async def test_held_answer_comes_only_after_release_but_the_order_already_filled
     assert not second.done()
     sim.faults.release_holds()
     assert (await asyncio.wait_for(second, 5))["status"] == "FILLED"
+
+
+async def test_a_client_that_dies_while_its_answer_is_held_leaves_the_order_in_place(sim, caplog):
+    # What a crash test stages: the trading process is killed between its order POST
+    # and the answer. The order stays filled; releasing the answer to nobody is harmless.
+    sim.faults.hold_order_responses(1)
+    async with connect(sim) as doomed:
+        post = asyncio.create_task(market(doomed, "BUY", "0.010", newClientOrderId="dead-1"))
+        await sim.faults.wait_for_held_order(timeout=5)
+        post.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await post
+    # The client's connection is closed now (its session ended).
+    sim.faults.release_holds()
+    await asyncio.sleep(0.05)
+    async with connect(sim) as restarted:
+        found = await restarted.futures_get_order(symbol="BTCUSDT", origClientOrderId="dead-1")
+        assert (found["status"], found["executedQty"]) == ("FILLED", "0.010")
+        assert (await market(restarted, "BUY", "0.010"))["status"] == "FILLED"  # no hold left armed
+    assert [(r.client_order_id, r.accepted) for r in sim.orders_received][0] == ("dead-1", True)
+    assert len(sim.orders_received) == 2
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
 async def test_hold_skips_refused_orders_and_closing_the_simulator_releases(candles):

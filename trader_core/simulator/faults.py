@@ -72,7 +72,8 @@ class OutageHit:
 
 @dataclass
 class _Outage:
-    pass_through: int  # REST requests still answered normally before the outage starts
+    pass_through: int  # counted REST requests still answered normally before the outage starts
+    counted_prefix: str  # which requests count toward pass_through ("" = all)
     reset: bool
     websockets: bool
     error: ApiError
@@ -156,6 +157,7 @@ class FaultInjector:
         self,
         *,
         after_requests: int = 0,
+        counted_prefix: str = "",
         reset: bool = False,
         websockets: bool = False,
         status: int = 503,
@@ -166,12 +168,16 @@ class FaultInjector:
 
         ``after_requests=K`` lets the next K REST requests through first (say, the cancel
         of an emergency close) so the outage hits the request after them (the close).
+        With ``counted_prefix`` only requests whose path starts with it count toward K
+        (others pass meanwhile), so concurrent traffic such as a feed's kline backfill
+        cannot move the moment the outage starts.
         ``websockets`` also refuses new websocket connections (503 or reset) once the
         outage has started; open connections stay up (drop them with ``drop_market_streams``).
         """
         if after_requests < 0:
             raise ValueError(f"after_requests must be >= 0, got {after_requests}")
-        self._outage = _Outage(after_requests, reset, websockets, ApiError(code, message_for(code), status))
+        self._outage = _Outage(after_requests, counted_prefix, reset, websockets,
+                               ApiError(code, message_for(code), status))
 
     def end_outage(self) -> None:
         self._outage = None
@@ -186,7 +192,8 @@ class FaultInjector:
         if outage is None:
             return None
         if not outage.started:
-            outage.pass_through -= 1
+            if path.startswith(outage.counted_prefix):
+                outage.pass_through -= 1
             return None
         self.injected.append(("outage_reset" if outage.reset else "outage", f"{method} {path}"))
         return OutageHit(outage.reset, outage.error)
