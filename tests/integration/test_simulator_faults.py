@@ -160,12 +160,14 @@ async def test_refuse_the_next_n_orders_with_503_not_processed(sim, client):
 
 
 async def test_refuse_orders_for_a_span_of_server_time(sim, client):
-    sim.faults.refuse_orders(-2019, seconds=30)
+    # Server time is wall time plus the skew; the margins (30 s either side) leave the
+    # few milliseconds of wall time this test takes no say in the outcome.
+    sim.faults.refuse_orders(-2019, seconds=60)
     assert (await api_error(market(client, "BUY", "0.010"))).code == -2019
-    sim.faults.clock_skew_ms = 29_000  # 29 s of server time later: still refused
+    sim.faults.clock_skew_ms = 30_000  # half-way through the minute: still refused
     resync(client, sim.server_time_ms())
     assert (await api_error(market(client, "BUY", "0.010"))).code == -2019
-    sim.faults.clock_skew_ms = 31_000  # past the 30 s: accepted again
+    sim.faults.clock_skew_ms = 60_000  # the minute is over: accepted again
     resync(client, sim.server_time_ms())
     assert (await market(client, "BUY", "0.010"))["status"] == "FILLED"
     assert kinds(sim) == ["refuse_order", "refuse_order"]
