@@ -406,8 +406,11 @@ def test_undecodable_text_is_a_data_error(tmp_path):
 
 
 def test_undecodable_bytes_after_the_first_line_are_a_data_error(tmp_path):
+    """Far past the first line (beyond what the header sniff decodes), so the CSV parser meets them."""
+    rows = [f"{T0 + i * HOUR},42000.0,42100.0,41900.0,42050.0,100.0" for i in range(3000)]
     path = tmp_path / "tail.csv"
-    path.write_bytes(("\n".join([SIX_HEADER, *_six_lines()]) + "\n").encode() + b"\xff\xfe\xfa,1,2,3,4,5\n")
+    path.write_bytes(("\n".join([SIX_HEADER, *rows]) + "\n").encode() + b"\xff\xfe\xfa,1,2,3,4,5\n")
+    assert path.stat().st_size > 100_000
     with pytest.raises(DataError, match="not UTF-8 text") as info:
         load_candles(path)
     assert "\n" not in str(info.value)
