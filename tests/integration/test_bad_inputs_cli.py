@@ -217,3 +217,21 @@ def test_bad_simulator_arguments(candles_1h_path, capsys, args, message):
     captured = capsys.readouterr()
     assert message in single_line(captured.err, prefix="sactui sim: ")
     assert captured.out == ""  # nothing started, no URL printed
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lr", "inf"], "must be finite numbers"),
+        (["--lr", "nan"], "must be finite numbers"),
+        (["--deadband", "nan"], "must be finite numbers"),
+        (["--deadband", "1.5"], "--deadband must be >= 0 and < 1"),
+        (["--max-leverage", "0"], "--max-leverage must be > 0"),
+        (["--test-fraction", "inf"], "must be finite numbers"),
+    ],
+)
+def test_bad_training_numbers_are_refused_before_training(candles_1h_path, tmp_path, capsys, args, message):
+    code = cli_main(["train", "--data", str(candles_1h_path), *args, "--runs-dir", str(tmp_path)])
+    assert code == 2
+    assert message in single_line(capsys.readouterr().err)
+    assert not any(tmp_path.iterdir())  # no run written, not even a partial one
