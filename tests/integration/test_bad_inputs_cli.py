@@ -8,6 +8,7 @@ session folders must stay absent: no journal row, so no order was sent.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,15 @@ from tui.cli import main as cli_main
 SACTUI = str(Path(sys.executable).parent / "sactui")
 SESSION_FOLDERS = ("simulacion", "produccion", "backtest")
 HEADER = "open_time_ms,open,high,low,close,volume"
+
+
+@pytest.fixture()
+def clean_run(tiny_run_copy):
+    """A private copy of the tiny run without session folders (other tests journal into the shared original)."""
+    runs_dir, train_id = tiny_run_copy
+    for folder in SESSION_FOLDERS:
+        shutil.rmtree(runs_dir / train_id / folder, ignore_errors=True)
+    return runs_dir, train_id
 
 
 def sactui(*args):
@@ -69,9 +79,9 @@ def edit_metadata(run_dir, section, key, value):
 # ------------------------------------------------------------------ real console script
 
 
-def test_inf_in_the_candles_of_a_sim_session_stops_before_any_order(tiny_run_copy, tmp_path, candle_rows):
+def test_inf_in_the_candles_of_a_sim_session_stops_before_any_order(clean_run, tmp_path, candle_rows):
     """The issue's case: a --sim session with an inf close traded 108 orders, then crashed."""
-    runs_dir, train_id = tiny_run_copy
+    runs_dir, train_id = clean_run
     data = candles_with(tmp_path, candle_rows, 600, {4: "inf"})
     result = sactui("--train-id", train_id, "--sim", "--headless", "--speed", "3600000", "--data", str(data),
                     "--runs-dir", str(runs_dir))
@@ -80,8 +90,8 @@ def test_inf_in_the_candles_of_a_sim_session_stops_before_any_order(tiny_run_cop
     assert no_session_files(runs_dir / train_id)
 
 
-def test_absurd_price_in_backtest_candles_is_refused(tiny_run_copy, tmp_path, candle_rows):
-    runs_dir, train_id = tiny_run_copy
+def test_absurd_price_in_backtest_candles_is_refused(clean_run, tmp_path, candle_rows):
+    runs_dir, train_id = clean_run
     data = candles_with(tmp_path, candle_rows, 650, {1: "1e300", 2: "1e300", 3: "1e300", 4: "1e300"})
     result = sactui("backtest", "--train-id", train_id, "--data", str(data), "--quiet", "--runs-dir", str(runs_dir))
     assert result.returncode == 3
@@ -89,8 +99,8 @@ def test_absurd_price_in_backtest_candles_is_refused(tiny_run_copy, tmp_path, ca
     assert no_session_files(runs_dir / train_id)
 
 
-def test_nan_stale_grace_in_config_is_refused_before_the_session(tiny_run_copy, tmp_path, candle_rows):
-    runs_dir, train_id = tiny_run_copy
+def test_nan_stale_grace_in_config_is_refused_before_the_session(clean_run, tmp_path, candle_rows):
+    runs_dir, train_id = clean_run
     data = candles_with(tmp_path, candle_rows, 0, {})
     config = tmp_path / "config.toml"
     config.write_text("[risk]\nstale_grace_seconds = nan\n")
@@ -101,8 +111,8 @@ def test_nan_stale_grace_in_config_is_refused_before_the_session(tiny_run_copy, 
     assert no_session_files(runs_dir / train_id)
 
 
-def test_leverage_abc_in_the_run_metadata_is_refused(tiny_run_copy, tmp_path, candle_rows):
-    runs_dir, train_id = tiny_run_copy
+def test_leverage_abc_in_the_run_metadata_is_refused(clean_run, tmp_path, candle_rows):
+    runs_dir, train_id = clean_run
     edit_metadata(runs_dir / train_id, "trading", "leverage", "abc")
     data = candles_with(tmp_path, candle_rows, 0, {})
     result = sactui("--train-id", train_id, "--sim", "--headless", "--data", str(data), "--runs-dir", str(runs_dir))
@@ -139,8 +149,8 @@ def test_sim_port_out_of_range(candles_1h_path):
         ("[risk]\nstale_grace_seconds = inf\n", "stale_grace_seconds"),
     ],
 )
-def test_bad_config_numbers_stop_a_session_start(tiny_run_copy, tmp_path, capsys, config, key):
-    runs_dir, train_id = tiny_run_copy
+def test_bad_config_numbers_stop_a_session_start(clean_run, tmp_path, capsys, config, key):
+    runs_dir, train_id = clean_run
     path = tmp_path / "config.toml"
     path.write_text(config)
     code = cli_main(["--train-id", train_id, "--sim", "--headless", "--config", str(path), "--runs-dir", str(runs_dir)])
@@ -158,8 +168,8 @@ def test_bad_config_numbers_stop_a_session_start(tiny_run_copy, tmp_path, capsys
         ("action_mapping", "max_leverage", float("nan"), "action_mapping.max_leverage must be a finite number"),
     ],
 )
-def test_bad_run_values_stop_a_backtest(tiny_run_copy, tmp_path, capsys, candle_rows, section, key, value, message):
-    runs_dir, train_id = tiny_run_copy
+def test_bad_run_values_stop_a_backtest(clean_run, tmp_path, capsys, candle_rows, section, key, value, message):
+    runs_dir, train_id = clean_run
     edit_metadata(runs_dir / train_id, section, key, value)
     data = candles_with(tmp_path, candle_rows, 0, {})
     code = cli_main(["backtest", "--train-id", train_id, "--data", str(data), "--quiet", "--runs-dir", str(runs_dir)])
@@ -168,8 +178,8 @@ def test_bad_run_values_stop_a_backtest(tiny_run_copy, tmp_path, capsys, candle_
     assert no_session_files(runs_dir / train_id)
 
 
-def test_binary_candle_file_stops_a_sim_session(tiny_run_copy, tmp_path, capsys):
-    runs_dir, train_id = tiny_run_copy
+def test_binary_candle_file_stops_a_sim_session(clean_run, tmp_path, capsys):
+    runs_dir, train_id = clean_run
     data = tmp_path / "candles.csv"
     data.write_bytes(bytes(range(256)) * 64)
     code = cli_main(["--train-id", train_id, "--sim", "--headless", "--data", str(data), "--runs-dir", str(runs_dir)])
@@ -187,8 +197,8 @@ def test_binary_candle_file_stops_a_sim_session(tiny_run_copy, tmp_path, capsys)
         (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     ],
 )
-def test_bad_session_arguments(tiny_run_copy, capsys, args, message):
-    runs_dir, train_id = tiny_run_copy
+def test_bad_session_arguments(clean_run, capsys, args, message):
+    runs_dir, train_id = clean_run
     code = cli_main(["--train-id", train_id, "--sim", "--headless", *args, "--runs-dir", str(runs_dir)])
     assert code == 2
     assert message in single_line(capsys.readouterr().err)

@@ -8,6 +8,7 @@ would make it.
 from __future__ import annotations
 
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,15 @@ class Payload:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
+
+
+@pytest.fixture()
+def clean_run(tiny_run_copy):
+    """A private copy of the tiny run without session folders (other tests journal into the shared original)."""
+    runs_dir, train_id = tiny_run_copy
+    for folder in SESSION_FOLDERS:
+        shutil.rmtree(runs_dir / train_id / folder, ignore_errors=True)
+    return runs_dir, train_id
 
 
 def sactui(*args):
@@ -69,8 +79,8 @@ def short_candles(tmp_path_factory, candles_1h_path):
 
 
 @pytest.mark.parametrize("drop_numbers", [False, True], ids=["with-numbers", "pickle-only"])
-def test_sactui_runs_never_unpickles(tiny_run_copy, tmp_path, drop_numbers):
-    runs_dir, train_id = tiny_run_copy
+def test_sactui_runs_never_unpickles(clean_run, tmp_path, drop_numbers):
+    runs_dir, train_id = clean_run
     marker = tmp_path / "pwned"
     plant_scaler_pickle(runs_dir / train_id, marker, drop_numbers)
     result = sactui("runs", "--runs-dir", str(runs_dir))
@@ -83,9 +93,9 @@ def test_sactui_runs_never_unpickles(tiny_run_copy, tmp_path, drop_numbers):
         assert "BTCUSDT" in row and "INVALID" not in row and "NEEDS" not in row
 
 
-def test_replay_of_a_run_with_a_malicious_pickle_and_its_numbers_runs_no_code(tiny_run_copy, tmp_path, short_candles):
+def test_replay_of_a_run_with_a_malicious_pickle_and_its_numbers_runs_no_code(clean_run, tmp_path, short_candles):
     """Loading the run and the agent in a real process: the numbers are used, the pickle is not."""
-    runs_dir, train_id = tiny_run_copy
+    runs_dir, train_id = clean_run
     marker = tmp_path / "pwned"
     plant_scaler_pickle(runs_dir / train_id, marker, drop_numbers=False)
     result = sactui("replay", "--train-id", train_id, "--data", str(short_candles), "--quiet",
@@ -105,8 +115,8 @@ def test_replay_of_a_run_with_a_malicious_pickle_and_its_numbers_runs_no_code(ti
     ],
     ids=["session", "backtest", "replay", "features"],
 )
-def test_pickle_only_run_is_refused_in_one_line_with_exit_4(tiny_run_copy, tmp_path, short_candles, command):
-    runs_dir, train_id = tiny_run_copy
+def test_pickle_only_run_is_refused_in_one_line_with_exit_4(clean_run, tmp_path, short_candles, command):
+    runs_dir, train_id = clean_run
     marker = tmp_path / "pwned"
     plant_scaler_pickle(runs_dir / train_id, marker, drop_numbers=True)
     out = tmp_path / "features.csv"
@@ -129,9 +139,9 @@ def test_pickle_only_run_is_refused_in_one_line_with_exit_4(tiny_run_copy, tmp_p
     ],
     ids=["replay", "backtest", "features"],
 )
-def test_pickle_only_run_loads_with_trust_run(tiny_run_copy, tmp_path, short_candles, command, expect):
+def test_pickle_only_run_loads_with_trust_run(clean_run, tmp_path, short_candles, command, expect):
     """Our own run, written before the numbers were recorded: --trust-run unpickles its scaler."""
-    runs_dir, train_id = tiny_run_copy
+    runs_dir, train_id = clean_run
     edit_metadata(runs_dir / train_id, lambda d: (d["scaler"].pop("mean"), d["scaler"].pop("scale")))
     out = tmp_path / "features.csv"
     args = [a.format(id=train_id, data=short_candles, out=out) for a in command]
