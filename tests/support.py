@@ -96,7 +96,7 @@ class EngineHarness:
     that times out raises, it never returns quietly.
     """
 
-    def __init__(self, sim, run, production_dir, settings, mode="sim", agent=None, timeout_s=15.0):
+    def __init__(self, sim, run, production_dir, settings, mode="sim", agent=None, timeout_s=15.0, clock=None):
         import asyncio
         from datetime import datetime, timezone
 
@@ -108,9 +108,10 @@ class EngineHarness:
 
         self.sim = sim
         self.events = []
-        self.log = EventLog(SystemClock())
+        self.clock = clock or SystemClock()
+        self.log = EventLog(self.clock)
         self.log.subscribe(self.events.append)
-        self.exchange = make_connector(sim, clock=SystemClock(), events=self.log)
+        self.exchange = make_connector(sim, clock=self.clock, events=self.log)
         exchange = self.exchange
 
         async def fetch(start_ms, end_ms, limit):
@@ -124,7 +125,8 @@ class EngineHarness:
         self._row_seen = asyncio.Event()
         self.engine = TradingEngine(
             run, agent or run.load_agent(), exchange, self.feed, settings, self.session, production_dir,
-            mode=mode, market_clock=FeedClock(self.feed), events=self.log, on_step=self._on_step,
+            mode=mode, clock=self.clock, market_clock=FeedClock(self.feed), events=self.log,
+            on_step=self._on_step,
         )
         self.timeout_s = timeout_s
         self.task = None
@@ -184,6 +186,33 @@ class EngineHarness:
                 raise AssertionError(f"the engine did not stop within {self.timeout_s} s")
         self.session.journal.close()
 
+    async def wait_for(self, predicate, what: str):
+        """Until ``predicate()`` holds (the engine runs meanwhile); raises on timeout."""
+        loop = self._asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        while not predicate():
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out after {self.timeout_s} s waiting for {what} "
+                                     f"(engine {self.engine.state}, last events: "
+                                     f"{[e.message for e in self.events[-3:]]})")
+            await self._asyncio.sleep(0.01)
+
+    async def ended(self):
+        """Wait for the engine's run to end by itself (raises on timeout)."""
+        done, _ = await self._asyncio.wait({self.task}, timeout=self.timeout_s)
+        if not done:
+            raise AssertionError(f"the engine did not end within {self.timeout_s} s (state {self.engine.state})")
+        self.session.journal.close()
+
+    async def exchange_position(self):
+        """The position as the exchange reports it, through a fresh connection of the test's own."""
+        connector = make_connector(self.sim)
+        await connector.connect()
+        try:
+            return await connector.position()
+        finally:
+            await connector.close()
+
     @property
     def journal_rows(self):
         from trader_core.journal import read_steps
@@ -195,3 +224,116 @@ class EngineHarness:
         from trader_core.journal import read_emergencies
 
         return read_emergencies(self.session.journal.emergencies_path)
+
+
+def frame_with_prices(history, closes, step_ms=3_600_000):
+    """The run's warm-up history (real candles) followed by candles closing at ``closes``
+    (open = previous close, high/low around both) - prices a test chooses exactly."""
+    import pandas as pd
+
+    last = history.iloc[-1]
+    rows, previous, t = [], float(last["close"]), int(last["open_time"])
+    for close in closes:
+        t += step_ms
+        rows.append({"open_time": t, "open": previous, "high": max(previous, close), "low": min(previous, close),
+                     "close": float(close), "volume": 10.0})
+        previous = float(close)
+    return pd.concat([history, pd.DataFrame(rows)], ignore_index=True)
+
+
+class PaperSession:
+    """The real engine over a candle frame, on the in-process paper exchange, with a test agent.
+
+    Time is the candles (``CandleClock``), so everything is deterministic; ``market_clock``
+    can be replaced to stage staleness. ``latching`` writes the drawdown latch in ``folder``.
+    """
+
+    def __init__(self, run, frame, agent, settings, folder, *, market_clock=None, latching=True,
+                 balance=None, mode="sim"):
+        from datetime import datetime, timezone
+        from decimal import Decimal
+
+        from trader_core.clock import CandleClock
+        from trader_core.engine import TradingEngine
+        from trader_core.events import EventLog
+        from trader_core.exchanges.paper import PaperExchange
+        from trader_core.feeds.clocked_replay import ClockedReplay
+        from trader_core.feeds.replay_feed import ReplayFeed
+        from trader_core.session import SessionStore
+
+        self.clock = CandleClock()
+        self.exchange = PaperExchange(
+            run.symbol, run.filters, Decimal(str(balance or run.trading["initial_balance"])), run.fee_rate,
+            run.leverage,
+        )
+        self.feed = ClockedReplay(ReplayFeed(frame, run.history_needed), self.clock, self.exchange, run.interval)
+        self.folder = folder
+        self.store = SessionStore(folder)
+        self.session = self.store.begin(mode, None, datetime(2024, 1, 1, tzinfo=timezone.utc), durable=True,
+                                        resumable=False)
+        self.events = []
+        self.log = EventLog(self.clock)
+        self.log.subscribe(self.events.append)
+        self.engine = TradingEngine(
+            run, agent, self.exchange, self.feed, settings, self.session, folder, mode=mode, clock=self.clock,
+            market_clock=market_clock or self.clock, events=self.log, latching=latching,
+        )
+
+    async def run(self):
+        try:
+            await self.engine.run()
+        finally:
+            self.session.journal.close()
+        return self.engine
+
+    @property
+    def rows(self):
+        from trader_core.journal import read_steps
+
+        return read_steps(self.session.journal.steps_path)
+
+    @property
+    def emergency_rows(self):
+        from trader_core.journal import read_emergencies
+
+        return read_emergencies(self.session.journal.emergencies_path)
+
+
+def audit_books(sim, steps: list[dict], emergencies: list[dict], interval_ms: int = 3_600_000) -> list[str]:
+    """What is wrong between a session's journals and the simulator's own order book (empty: nothing).
+
+    The exchange is the ground truth: every order it executed has exactly one journal row
+    naming it, every journaled fill is an order it executed, no client id is used twice,
+    every candle from the first row to the last is there exactly once, and the journal's
+    last position is the exchange's position."""
+    from trader_core.recovery import journal_position
+
+    problems = []
+    times = [int(r["candle_open_time"]) for r in steps]
+    if len(set(times)) != len(times):
+        problems.append("a candle has more than one row")
+    if times and times != list(range(times[0], times[-1] + 1, interval_ms)):
+        problems.append("the candles are not contiguous")
+    named: dict[str, int] = {}
+    for row in steps:
+        if row["client_order_id"]:
+            named[row["client_order_id"]] = named.get(row["client_order_id"], 0) + 1
+    for row in emergencies:
+        for cid in filter(None, (row.get("close_orders") or "").split(";")):
+            named[cid] = named.get(cid, 0) + 1
+    twice = [cid for cid, n in named.items() if n > 1]
+    if twice:
+        problems.append(f"client ids journaled twice: {twice}")
+    executed = {o.client_order_id: o for o in sim.exchange.orders.values() if o.executed_qty > 0}
+    ours = {cid for cid in executed if cid.startswith("sac-")}
+    missing = sorted(ours - set(named))
+    if missing:
+        problems.append(f"orders the exchange executed with no journal row: {missing}")
+    for row in steps:
+        if row["order_qty"] not in ("0", "") and row["client_order_id"] not in executed:
+            problems.append(f"journaled fill {row['client_order_id']} is not an executed order on the exchange")
+    held = sim.exchange.account.position_qty
+    journal = journal_position(steps, emergencies)
+    if journal != held:
+        problems.append(f"journal position {journal} != exchange position {held}")
+    return problems

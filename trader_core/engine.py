@@ -153,6 +153,7 @@ class TradingEngine:
         )
         self.state = STARTING
         self.halted_reason = ""
+        self.halted_trigger = ""
         self.last_error = ""
         self.held_until_ms = 0
         self._candles: deque[Candle] = deque(maxlen=RECENT_CANDLES)
@@ -343,6 +344,8 @@ class TradingEngine:
         if recon.note:
             self._event("warning", "adopt" if recon.adopted else "reconcile", recon.note)
         self.position = recon.position
+        if not self.session.resumed and recon.position.quantity != 0:
+            self.session.record_start_position(recon.position.quantity)
         self.account = await self._through_bans(self.exchange.account)
         self.guard.observe(self.account.equity)
         if self.session.stats is not None and self.session.stats.start_equity is None:
@@ -366,7 +369,8 @@ class TradingEngine:
             (Decimal(r.get("fees") or "0") for r in emergencies), Decimal(0))
         last = self.session.last_candle_open_time
         since = (last if last is not None else history[0].open_time) - RECOVERY_MARGIN_MS
-        plan = plan_recovery(self.session.tag, rows, emergencies, await self.exchange.orders_since(since))
+        plan = plan_recovery(self.session.tag, rows, emergencies, await self.exchange.orders_since(since),
+                             start_position=self.session.start_position)
         for seq, (trigger, found) in plan.emergency_orders.items():
             self._emergency_seq = max(self._emergency_seq, seq)
             outcome = FlattenOutcome(Decimal(0))
@@ -440,6 +444,7 @@ class TradingEngine:
             await self._journal_skip(candle, "ERROR:account", started)
             return
         self._unheld()
+        self.consecutive_failures = 0  # the exchange answered: failures are consecutive no more
         equity = self.account.equity
         # B. drawdown on equity including unrealised PnL, against the session's peak
         drawdown = self.guard.observe(equity)
@@ -617,6 +622,7 @@ class TradingEngine:
         self.state = state_after
         if state_after == HALTED:
             self.halted_reason = f"{trigger}: {detail}"
+            self.halted_trigger = trigger
         record = self._emergency_row(seq, trigger, detail, outcome, state_after)
         await self._record_emergency(record)
         if outcome.flat:

@@ -102,13 +102,13 @@ async def run_session(
     run = TrainingRun.load(options.train_id, options.runs_dir, trust_pickle=options.trust_run)
     if mode is Mode.LIVE:
         check_live_confirmation(run, options.confirm_live)
+    folder = production_dir(run, mode)
+    if mode.latches:
+        check_not_latched(folder, run.train_id)  # read-only: a latched run leaves no trace of the attempt
     credentials = None
     if mode.trades_real_exchange:
         credentials = credentials_from_env(testnet=mode is Mode.TESTNET)
     frame = candles_for(run, options.data) if mode in (Mode.SIM, Mode.BACKTEST) else None
-    folder = production_dir(run, mode)
-    if mode.latches:
-        check_not_latched(folder, run.train_id)  # read-only: a latched run leaves no trace of the attempt
     lock = SessionLock.acquire(folder, f"a {mode} session of {run.train_id}")
     try:
         return await _run_locked(options, mode, run, folder, frame, credentials, settings, on_event, on_step,
@@ -174,9 +174,12 @@ def _end_session(store: SessionStore, session, engine: TradingEngine, failure: B
 
     halted (the emergency protocol ended it) and stopped (a clean end) start a new
     session next time. An engine that failed after trading - or failed to start a
-    session it was resuming - leaves the session running, exactly like a crash: the
-    next start resumes it and recovers from the exchange what it must.
+    session it was resuming, or halted because its journal could not be written -
+    leaves the session running, exactly like a crash: the next start resumes it and
+    recovers from the exchange what the journal is missing.
     """
+    if engine.state == "HALTED" and engine.halted_trigger == "journal_failure":
+        return  # left running: the next start resumes it and recovers from the exchange what the journal missed
     if engine.state == "HALTED":
         store.end(session, status=HALTED, reason=engine.halted_reason)
     elif failure is None:
@@ -193,13 +196,14 @@ async def _parts(options, run, frame, settings, credentials, stack, events: Even
     retries = settings.retries
     if options.mode == "backtest":
         from .exchanges.paper import PaperExchange
+        from .feeds.clocked_replay import ClockedReplay
         from .feeds.replay_feed import ReplayFeed
 
         clock = CandleClock()
         exchange = PaperExchange(run.symbol, run.filters, Decimal(str(run.trading["initial_balance"])),
                                  run.fee_rate, run.leverage)
-        feed = _ClockedReplay(ReplayFeed(frame, min(run.history_needed, len(frame) - 1)), clock, exchange,
-                              run.interval)
+        feed = ClockedReplay(ReplayFeed(frame, min(run.history_needed, len(frame) - 1)), clock, exchange,
+                             run.interval)
         return exchange, feed, clock, clock, False
 
     clock = SystemClock()
@@ -256,45 +260,3 @@ def candles_for(run: TrainingRun, data: Path | None):
     if path is None:
         raise ConfigError(f"run {run.train_id} bundles no replay candles: pass --data FILE")
     return load_candles(path)
-
-
-class _ClockedReplay:
-    """A replay feed that moves the backtest clock and the paper exchange's price."""
-
-    in_process = True
-
-    def __init__(self, inner, clock: CandleClock, exchange, interval: str) -> None:
-        from .time_utils import interval_ms
-
-        self._inner = inner
-        self._clock = clock
-        self._exchange = exchange
-        self._step_ms = interval_ms(interval)
-        self.connected = True
-        self.forming = None
-
-    async def history(self, count):
-        candles = await self._inner.history(count)
-        if candles:
-            self._advance(candles[-1])
-        return candles
-
-    def start(self) -> None:
-        self._inner.start()
-
-    async def next_closed(self):
-        candle = await self._inner.next_closed()
-        self._advance(candle)
-        return candle
-
-    def _advance(self, candle) -> None:
-        from .accounting import price_to_decimal
-
-        self._clock.ms = candle.open_time + self._step_ms
-        self._exchange.set_price(price_to_decimal(candle.close))
-
-    async def stop(self) -> None:
-        await self._inner.stop()
-
-    def message_age_s(self) -> float:
-        return 0.0

@@ -36,13 +36,15 @@ def journaled_client_ids(step_rows: Iterable[dict], emergency_rows: Iterable[dic
     return ids
 
 
-def journal_position(step_rows: Sequence[dict], emergency_rows: Sequence[dict]) -> Decimal:
-    """The position after the journal's last event (a step row, or an emergency that read its position)."""
+def journal_position(step_rows: Sequence[dict], emergency_rows: Sequence[dict],
+                     start_position: Decimal = ZERO) -> Decimal:
+    """The position after the journal's last event (a step row, or an emergency that read its
+    position); ``start_position`` (adopted at the session's start) when there is none."""
     events = [(row["time"], 0, row.get("position_qty", "0")) for row in step_rows[-1:]]
     known = [row for row in emergency_rows if row.get("position_after") not in (None, "", "unknown", "?")]
     events += [(row["time"], 1, row["position_after"]) for row in known[-1:]]
     if not events:
-        return ZERO
+        return start_position
     return Decimal(max(events)[2] or "0")
 
 
@@ -74,6 +76,7 @@ class RecoveryPlan:
 
 def plan_recovery(
     tag: str, step_rows: Sequence[dict], emergency_rows: Sequence[dict], exchange_orders: Iterable[OrderResult],
+    start_position: Decimal = ZERO,
 ) -> RecoveryPlan:
     """Which of the session's orders on the exchange no journal row names."""
     journaled = journaled_client_ids(step_rows, emergency_rows)
@@ -94,5 +97,5 @@ def plan_recovery(
     return RecoveryPlan(
         candle_orders=dict(sorted(candle_orders.items())),
         emergency_orders={seq: (trigger, tuple(found)) for seq, (trigger, found) in sorted(emergencies.items())},
-        journal_position=journal_position(step_rows, emergency_rows),
+        journal_position=journal_position(step_rows, emergency_rows, start_position),
     )

@@ -37,7 +37,7 @@ class DrawdownGuard:
             return False
         if self.peak <= 0:
             return True
-        return equity <= self.peak * (1 - Decimal(repr(self.limit)))
+        return equity <= self.peak * (1 - Decimal(str(self.limit)))
 
 
 def is_stale(candle_close_ms: int, now_ms: int, grace_ms: int) -> bool:

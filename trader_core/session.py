@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from .journal import Journal, SessionStats, read_emergencies, read_steps
+from .step_record import decimal_text
 
 SESSION_FILE = "session.json"
 #: ``status`` in session.json: running (or crashed: the next start resumes it), stopped (a clean
@@ -80,6 +81,16 @@ class SessionState:
     started_at: str
     start_equity: Decimal | None
     notes: tuple[str, ...] = field(default=())  # what happened at begin, for the operator's log
+    #: The position the session found (and adopted) at its start: what a journal without
+    #: rows expects after a crash. Recorded in session.json by ``record_start_position``.
+    start_position: Decimal = Decimal(0)
+    store: "SessionStore | None" = field(default=None, repr=False, compare=False)
+
+    def record_start_position(self, quantity: Decimal) -> None:
+        """Remember the position adopted at start (atomically, in session.json)."""
+        self.start_position = quantity
+        if self.store is not None:
+            self.store.update(start_position=decimal_text(quantity))
 
 
 class SessionStore:
@@ -157,6 +168,7 @@ class SessionStore:
             tag=data["session_tag"], resumed=True, journal=journal, stats=stats,
             last_candle_open_time=last, mode=data["mode"], started_at=str(data.get("started_at", "")),
             start_equity=recorded, notes=tuple(notes) + journal.notes,
+            start_position=_decimal_or_none(data.get("start_position")) or Decimal(0), store=self,
         )
 
     def _start(
@@ -177,8 +189,14 @@ class SessionStore:
         stats = SessionStats(start_equity=None if start_equity is None else float(start_equity))
         return SessionState(
             tag=tag, resumed=False, journal=journal, stats=stats, last_candle_open_time=None,
-            mode=mode, started_at=started_at, start_equity=start_equity, notes=tuple(notes),
+            mode=mode, started_at=started_at, start_equity=start_equity, notes=tuple(notes), store=self,
         )
+
+    def update(self, **values: str) -> None:
+        """Add or change keys of the running session's record (atomically)."""
+        data = self.read() or {}
+        data.update(values)
+        self._write(data)
 
     def end(self, state: SessionState, now: datetime | None = None, *, status: str = STOPPED,
             reason: str = "") -> None:

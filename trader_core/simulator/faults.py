@@ -107,6 +107,7 @@ class FaultInjector:
         #: (kind, detail) of every fault actually applied, in order.
         self.injected: list[tuple[str, str]] = []
         self._rules: list[_RequestRule] = []
+        self._malformed: list[list] = []  # [remaining, path prefix, method or None, body]
         self._refusals: list[_Refusal] = []
         self._outage: _Outage | None = None
         self._partials: list[Decimal] = []
@@ -240,6 +241,24 @@ class FaultInjector:
             msg = f"Way too many requests; IP banned until {until}. Please use the websocket for live updates to avoid bans."
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         self._rules.append(_RequestRule(count, path_prefix, ApiError(-1003, msg, status, headers)))
+
+    def malform_next_responses(self, n: int, path_prefix: str, body: object, method: str | None = None) -> None:
+        """The next ``n`` requests under ``path_prefix`` are served (an order is processed) but
+        answered 200 with ``body`` instead of the real answer: a wrong-shaped payload."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self._malformed.append([n, path_prefix, method.upper() if method else None, body])
+
+    def take_malformed(self, method: str, path: str) -> tuple[bool, object]:
+        """(True, body) when this request's answer must be replaced, consuming one; else (False, None)."""
+        for rule in self._malformed:
+            remaining, prefix, wanted, body = rule
+            if remaining > 0 and path.startswith(prefix) and wanted in (None, method.upper()):
+                rule[0] -= 1
+                self.injected.append(("malformed_response", f"{method} {path}"))
+                self._malformed = [r for r in self._malformed if r[0] > 0]
+                return True, body
+        return False, None
 
     def take_request_fault(self, method: str, path: str) -> ApiError | None:
         """The armed error for this request, consuming it, or None."""

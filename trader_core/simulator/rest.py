@@ -248,6 +248,12 @@ class RestApi:
             status, body = error.status, error.body()
             headers.update(error.headers or {})
         headers["X-MBX-USED-WEIGHT-1M"] = str(self.limiter.used_weight)
+        if status == 200:
+            replace, replacement = self.faults.take_malformed(method, path)
+            if replace:
+                if is_order_post:
+                    self._record(params, received_ns, status, body)
+                return _json_response(200, replacement, headers)
         if is_order_post:
             headers.update(self.limiter.order_headers())
             self._record(params, received_ns, status, body)
@@ -344,7 +350,13 @@ class RestApi:
         if params.get("symbol", "") != self.exchange.symbol:
             raise ApiError(-1121) if params.get("symbol") else ApiError.of(-1102, "symbol")
         limit = _int_param(params, "limit", 500) or 500
-        orders = sorted(self.exchange.orders.values(), key=lambda o: o.order_id)[-limit:]
+        start, end = _int_param(params, "startTime"), _int_param(params, "endTime")
+        orders = sorted(self.exchange.orders.values(), key=lambda o: o.order_id)
+        if start is not None:
+            orders = [o for o in orders if o.created_ms >= start]
+        if end is not None:
+            orders = [o for o in orders if o.created_ms <= end]
+        orders = orders[:limit] if start is not None else orders[-limit:]
         return [self.exchange.render.query(o) for o in orders]
 
     def _cancel_all(self, params: dict[str, str]) -> dict:

@@ -245,6 +245,18 @@ class StreamHub:
         self.sent_market_messages += sent
         return sent
 
+    def publish_raw_market(self, data: dict) -> int:
+        """Send ``data`` as it is to every market subscriber (a message Binance should never
+        send: a kline from the future, a wrong shape); returns how many were queued."""
+        text = _dumps(data)
+        sent = 0
+        for conn in list(self.market_connections):
+            for name in conn.streams:
+                conn.push(f'{{"stream":"{name}","data":{text}}}' if conn.combined else text)
+                sent += 1
+        self.sent_market_messages += sent
+        return sent
+
     def publish_user(self, event: dict) -> None:
         """Queue a user-data event for every connection whose listen key is still active."""
         text = _dumps(event)
