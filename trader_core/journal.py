@@ -293,6 +293,11 @@ class Journal:
     def is_open(self) -> bool:
         return self._steps.is_open
 
+    @property
+    def durable(self) -> bool:
+        """Every row fsynced before ``write_*`` returns (all but backtests)."""
+        return self._steps.durable
+
     def close(self) -> None:
         """Close both files; safe to call twice."""
         self._steps.close()

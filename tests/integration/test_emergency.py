@@ -165,3 +165,27 @@ async def test_a_success_resets_the_consecutive_failure_count(sim, tiny_run, tmp
     assert [r["order_status"] for r in h.journal_rows][::2] == ["ERROR:account", "ERROR:account"]
     assert h.emergency_rows == [] and h.engine.state == "RUNNING"
     await h.stop()
+
+
+async def test_the_drawdown_latch_is_written_before_the_first_close_order(sim, tiny_run, tmp_path):
+    """The close order's answer is held: at that moment - the emergency half done - the
+    latch must already be on disk, so a crash right there still refuses the restart."""
+    from trader_core.latch import read_latch
+
+    now, following = sim.price, D(str(sim.candles.iloc[sim.current_index]["close"]))
+    assert abs(following - now) >= 10, "the staged candle must move"
+    losing = D("0.05") if following < now else D("-0.05")
+    h = EngineHarness(sim, tiny_run, tmp_path / "p", engine_settings(adopt=True, max_drawdown=0.00001),
+                      agent=FixedAgent(0.0))
+    await open_position(h, losing)
+    await h.start()
+    sim.faults.hold_order_responses(1)
+    await sim.step()
+    held = await sim.faults.wait_for_held_order(timeout=15)
+    assert "-e1d-" in held  # the drawdown emergency's first close order is out, its answer held
+    latch = read_latch(tmp_path / "p")
+    assert latch is not None and latch.reason.startswith("drawdown")
+    assert h.emergency_rows == []  # nothing recorded yet: the latch came first
+    sim.faults.release_holds()
+    await h.ended()
+    assert [r["trigger"] for r in h.emergency_rows] == ["max_drawdown"] and h.emergency_rows[0]["flat"] == "true"

@@ -120,6 +120,7 @@ async def test_feed_events_reach_the_operator_through_the_launcher(tiny_run_copy
     seen = {e.kind for e in events}
     assert {"disconnect", "reconnect"} <= seen, seen
     assert len(steps) == 3
+    assert engines[0].session.journal.durable  # a testnet journal: every row fsynced
 
 
 async def test_session_statistics_count_every_fill_model_f9_and_emergency(sim, tiny_run, tmp_path):
@@ -174,3 +175,32 @@ async def test_a_websocket_kline_of_the_wrong_shape_is_reported_not_traded(sim, 
     assert len(h.journal_rows) == 1
     await h.stop()
 
+
+
+async def test_a_ban_at_start_up_is_waited_out_not_the_end_of_the_session(sim, tiny_run, tmp_path):
+    clock = now_clock()  # the wait for the ban to lift passes on this clock at once
+    h = EngineHarness(sim, tiny_run, tmp_path / "p", engine_settings(), agent=FixedAgent(0.0), clock=clock)
+    sim.faults.rate_limit(status=418, retry_after=300, count=1, path_prefix="/fapi/v1/exchangeInfo")
+    started_at = clock.now_ms()
+    await h.start()
+    assert h.engine.state == "RUNNING"
+    assert any(e.kind == "held" for e in h.events)
+    assert clock.now_ms() - started_at >= 300_000  # it waited the ban out before connecting again
+    await h.step()
+    assert len(h.journal_rows) == 1
+    await h.stop()
+
+
+async def test_an_order_lost_before_processing_is_recorded_not_found_and_never_resent(sim, tiny_run, tmp_path):
+    h = EngineHarness(sim, tiny_run, tmp_path / "p", engine_settings(), agent=AlternatingAgent())
+    await h.start()
+    sim.faults.fail_next_requests(1, status=503, path_prefix="/fapi/v1/order", method="POST")
+    candle = await sim.step()
+    await h.wait_row(candle.open_time)
+    row = h.journal_rows[-1]
+    assert row["order_status"] == "NOT_FOUND" and row["order_qty"] == "0"
+    assert [r.client_order_id for r in sim.orders_received] == [row["client_order_id"]]  # one POST, no resend
+    assert h.emergency_rows == [] and h.engine.state == "RUNNING"
+    await h.step(2)
+    assert "FILLED" in [r["order_status"] for r in h.journal_rows[-2:]]  # the next candles re-plan and trade
+    await h.stop()

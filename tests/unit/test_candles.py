@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from support import real_candle_file
 from trader_core.candles import (
     Candle,
     find_gaps,
@@ -331,17 +332,12 @@ def test_load_funding_non_numeric_rate_is_data_error(tmp_path):
 
 # ------------------------------------------------------------------ the real files
 
-_SHARED = Path(__file__).resolve().parents[3] / "shared/data/btcusdt"
-_LOCAL = Path(__file__).resolve().parents[2] / "data/btcusdt"
 _1H = "binance_usdm_BTCUSDT_1h_20240101_20250119.csv"
 _5M = "binance_usdm_BTCUSDT_5m_20231101_20241230.csv"
 
 
 def test_real_1h_file():
-    path = _SHARED / _1H if (_SHARED / _1H).is_file() else _LOCAL / _1H
-    if not path.is_file():
-        pytest.skip("real 1h candle file is in neither shared/ nor data/")
-    frame = load_candles(path)
+    frame = load_candles(real_candle_file(_1H))
     assert len(frame) == 9_227
     assert infer_interval(frame) == "1h"
     assert find_gaps(frame, HOUR) == []
@@ -350,10 +346,7 @@ def test_real_1h_file():
 
 
 def test_real_5m_file():
-    path = _SHARED / _5M
-    if not path.is_file():
-        pytest.skip("shared 5m candle file absent")
-    frame = load_candles(path)
+    frame = load_candles(real_candle_file(_5M))
     assert len(frame) == 122_688
     assert infer_interval(frame) == "5m"
     assert find_gaps(frame, FIVE_MIN) == []

@@ -88,7 +88,7 @@ def _expected_cell(value) -> str:
 
 
 def test_numpy_floats_and_multiline_text_stay_plain_and_on_one_line(tmp_path):
-    np = pytest.importorskip("numpy")
+    import numpy as np
     journal = Journal.create(tmp_path, STARTED)
     journal.write_step(step(raw_action=np.float32(0.5), equity=np.float64(12345.678)))
     journal.write_emergency(emergency(detail="line one\nline two, with a comma"))

@@ -37,8 +37,7 @@ def test_defaults_when_path_is_none():
 
 
 def test_repo_config_loads():
-    if not REPO_CONFIG.is_file():
-        pytest.skip("no config.toml in the repository")
+    assert REPO_CONFIG.is_file(), "config.toml must ship with the repository"
     s = load_settings(REPO_CONFIG)
     assert isinstance(s, Settings)
     assert 0 < s.risk.max_drawdown < 1
