@@ -51,6 +51,73 @@ def _sign(value: Decimal) -> int:
     return (value > 0) - (value < 0)
 
 
+# --------------------------------------------------------------------------- the rules
+# Defined once, beside the accounting they belong to; the engine, the risk checks, the
+# paper exchange, the simulator, the training environment, the journal and the console
+# all call these instead of writing the formula again.
+
+
+def drawdown(equity, peak) -> float:
+    """The fraction of the peak equity lost: 0 at or above the peak, 1 when nothing is left.
+
+    The peak is at least the equity it is compared with (a peak not yet raised to the
+    current equity counts as that equity); when even that is not positive, the account
+    has nothing left: 1.0, the fail-safe answer for a risk check.
+    """
+    top = peak if peak > equity else equity
+    if top <= 0:
+        return 1.0
+    return max(0.0, float(1 - equity / top))
+
+
+def drawdown_reached(equity, peak, limit: float) -> bool:
+    """True when ``equity`` is at or below the peak less ``limit`` of it (exact for Decimals:
+    a drawdown of exactly the limit trips; one unit of the last place above it does not)."""
+    top = peak if peak > equity else equity
+    if top <= 0:
+        return True
+    if isinstance(equity, Decimal):
+        return equity <= top * (1 - Decimal(str(limit)))
+    return equity <= top * (1 - limit)
+
+
+def opposes(position: Decimal, quantity: Decimal) -> bool:
+    """The order is on the other side of an open position (it reduces it, or flips it)."""
+    return position != 0 and quantity != 0 and (position > 0) != (quantity > 0)
+
+
+def reduces(position: Decimal, quantity: Decimal) -> bool:
+    """The order only reduces the position: the other side, and no larger than it (no flip)."""
+    return opposes(position, quantity) and abs(quantity) <= abs(position)
+
+
+def opening_quantity(position: Decimal, quantity: Decimal) -> Decimal:
+    """The part of an order that opens exposure (all of it, or a flip's remainder)."""
+    if opposes(position, quantity):
+        return max(ZERO, abs(quantity) - abs(position))
+    return abs(quantity)
+
+
+def margin_required(position: Decimal, quantity: Decimal, price: Decimal, leverage: int,
+                    fee_rate: Decimal) -> Decimal:
+    """Initial margin for the opening part plus the fee of the whole order."""
+    return opening_quantity(position, quantity) * price / leverage + abs(quantity) * price * fee_rate
+
+
+def affordable(position: Decimal, quantity: Decimal, price: Decimal, leverage: int, fee_rate: Decimal,
+               available: Decimal) -> bool:
+    """Whether an order fits the available balance (False: Binance's -2019).
+
+    An order that only reduces is always accepted, as on Binance: a losing position
+    must stay closable even with nothing available. A flip is judged after its closing
+    part, which frees the position's initial margin.
+    """
+    if reduces(position, quantity):
+        return True
+    freed = abs(position) * price / leverage if opposes(position, quantity) else ZERO
+    return margin_required(position, quantity, price, leverage, fee_rate) <= available + freed
+
+
 @dataclass(frozen=True)
 class Fill:
     """What one market fill did to the account."""
@@ -205,39 +272,15 @@ class FuturesAccount:
     # --------------------------------------------------------- pre-trade
 
     def margin_required(self, quantity: Decimal, price: Decimal) -> Decimal:
-        """Extra initial margin plus fee that an order of signed ``quantity`` needs.
-
-        Only the part that opens exposure needs margin: a reducing order needs
-        just its fee, a flip needs margin for the new side's remainder (``can_afford``
-        credits the margin its closing part frees).
-        """
-        quantity = _dec(quantity, "quantity")
-        price = _dec(price, "price")
-        pos = self.position_qty
-        if pos == 0 or _sign(pos) == _sign(quantity):
-            opening = abs(quantity)
-        else:
-            opening = max(ZERO, abs(quantity) - abs(pos))
-        fee = abs(quantity) * price * self.fee_rate
-        return opening * price / self.leverage + fee
+        """Extra initial margin plus fee that an order of signed ``quantity`` needs (``margin_required``)."""
+        return margin_required(self.position_qty, _dec(quantity, "quantity"), _dec(price, "price"), self.leverage,
+                               self.fee_rate)
 
     def can_afford(self, quantity: Decimal, price: Decimal) -> bool:
-        """Whether the order fits the available balance (False -> Binance -2019).
-
-        An order that only reduces the position is always accepted, as on Binance:
-        a losing position must stay closable even when available balance is zero.
-        A flip is judged after its closing part: that part frees the position's
-        initial margin, so the remainder is checked against what is left then.
-        """
-        quantity = _dec(quantity, "quantity")
+        """Whether the order fits the available balance now (``affordable``; False -> Binance -2019)."""
         price = _dec(price, "price")
-        pos = self.position_qty
-        if pos != 0 and _sign(pos) != _sign(quantity):
-            if abs(quantity) <= abs(pos):
-                return True
-            freed = self.initial_margin(price)
-            return self.margin_required(quantity, price) <= self.available_balance(price) + freed
-        return self.margin_required(quantity, price) <= self.available_balance(price)
+        return affordable(self.position_qty, _dec(quantity, "quantity"), price, self.leverage, self.fee_rate,
+                          self.available_balance(price))
 
     def liquidation_price(self) -> Decimal | None:
         """Rough liquidation price of the position, or None when flat / unreachable.

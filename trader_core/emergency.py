@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from .accounting import drawdown
 from .clock import Clock
 from .errors import ExchangeError, TradingHeld
 from .exchanges.base import AccountState, CloseAllResult, Exchange, OrderResult, PositionState
@@ -194,7 +195,7 @@ def emergency_record(
     position = outcome.position
     return EmergencyRecord(
         time=iso_ms(now_ms), trigger=trigger, detail=text, equity=equity, peak_equity=peak_f,
-        drawdown=max(0.0, 1 - equity / peak_f) if peak_f and peak_f > 0 and equity == equity else 0.0,
+        drawdown=drawdown(equity, peak_f) if account is not None else float("nan"),
         position_before=decimal_text(outcome.position_before),
         position_after="unknown" if position is None else decimal_text(position.quantity),
         cancelled_orders=outcome.cancelled_orders,

@@ -41,7 +41,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
 
-from .accounting import Fill, price_to_decimal
+from .accounting import Fill, drawdown, price_to_decimal
 from .candles import Candle
 from .client_ids import candle_order_id, emergency_order_ids
 from .clock import Clock, SystemClock
@@ -61,13 +61,11 @@ from .recovery import RECOVERY_MARGIN_MS, last_emergency_seq, plan_recovery
 from .risk import DrawdownGuard, is_stale, pre_trade_block
 from .runs import TrainingRun
 from .session import SessionState
+from .states import EngineState
 from .settings import Settings
 from .step_record import AccountFigures, StepRecord, record_step
 from .time_utils import interval_ms, iso_ms
 
-RUNNING, PAUSED, REDUCING, HALTED, STARTING, STOPPED = (
-    "RUNNING", "PAUSED", "REDUCING", "HALTED", "STARTING", "STOPPED",
-)
 RECENT_CANDLES = 120
 RECENT_STEPS = 50
 UNKNOWN = float("nan")  # the action of a candle the engine could not decide on (down, recovered)
@@ -82,7 +80,7 @@ class EngineSnapshot:
     symbol: str
     interval: str
     train_id: str
-    state: str
+    state: EngineState
     connected: bool
     market_age_s: float | None
     candles: tuple[Candle, ...]
@@ -151,7 +149,7 @@ class TradingEngine:
             exchange, self.clock, attempts=retries.attempts, delay_s=retries.delay_seconds,
             max_delay_s=settings.risk.flatten_retry_max_seconds, emit=self._event,
         )
-        self.state = STARTING
+        self.state = EngineState.STARTING
         self.halted_reason = ""
         self.halted_trigger = ""
         self.last_error = ""
@@ -196,13 +194,13 @@ class TradingEngine:
         stats = self.session.stats.as_dict() if self.session.stats is not None else {}
         equity = self.account.equity if self.account else None
         peak = float(self.guard.peak) if self.guard.peak is not None else 0.0
-        drawdown = max(0.0, 1 - float(equity) / peak) if equity is not None and peak > 0 else 0.0
+        dd = drawdown(equity, self.guard.peak) if equity is not None and self.guard.peak is not None else 0.0
         return EngineSnapshot(
             mode=str(self.mode), symbol=self.training_run.symbol, interval=self.training_run.interval,
             train_id=self.training_run.train_id, state=self.state, connected=bool(self.feed.connected),
             market_age_s=self.feed.message_age_s(), candles=tuple(self._candles),
             forming=self.feed.forming, steps=tuple(self._steps), events=self.events.recent,
-            position=self.position, account=self.account, peak_equity=peak, drawdown=drawdown,
+            position=self.position, account=self.account, peak_equity=peak, drawdown=dd,
             max_drawdown=self.settings.risk.max_drawdown, stats=stats, halted_reason=self.halted_reason,
             last_error=self.last_error, journal_path=str(self.session.journal.steps_path),
             held_until_ms=self.held_until_ms if self.held_until_ms > self.clock.now_ms() else 0,
@@ -219,13 +217,13 @@ class TradingEngine:
 
     # ------------------------------------------------------------------ commands
     def pause(self) -> None:
-        if self.state == RUNNING:
-            self.state = PAUSED
+        if self.state == EngineState.RUNNING:
+            self.state = EngineState.PAUSED
             self._event("info", "pause", "paused: market data keeps flowing, no new orders")
 
     def resume(self) -> None:
-        if self.state == PAUSED:
-            self.state = RUNNING
+        if self.state == EngineState.PAUSED:
+            self.state = EngineState.RUNNING
             self._event("info", "resume", "resumed")
 
     async def flatten(self) -> EmergencyRecord:
@@ -251,7 +249,8 @@ class TradingEngine:
                 await self.exchange.connect()
                 reopened = True
             try:
-                after = PAUSED if self.state not in (HALTED, STOPPED) else self.state
+                ended = (EngineState.HALTED, EngineState.STOPPED)
+                after = EngineState.PAUSED if self.state not in ended else self.state
                 record = await self._run_emergency("operator_flatten", "operator asked to flatten all", after)
             finally:
                 if reopened:
@@ -274,7 +273,7 @@ class TradingEngine:
             except _StopRequested:
                 self._event("info", "stop", "stopped while waiting for a ban to lift; nothing was traded")
                 return
-            while not self._stop.is_set() and self.state != HALTED:
+            while not self._stop.is_set() and self.state != EngineState.HALTED:
                 candle = await self._next_candle()
                 if candle is None:
                     break
@@ -290,8 +289,8 @@ class TradingEngine:
             self._event("error", "fatal", str(exc))
             raise
         finally:
-            if self.state != HALTED:
-                self.state = STOPPED
+            if self.state != EngineState.HALTED:
+                self.state = EngineState.STOPPED
             await self._shutdown()
 
     async def _next_candle(self) -> Candle | None:
@@ -350,7 +349,7 @@ class TradingEngine:
         self.guard.observe(self.account.equity)
         if self.session.stats is not None and self.session.stats.start_equity is None:
             self.session.stats.start_equity = float(self.account.equity)
-        self.state = RUNNING
+        self.state = EngineState.RUNNING
         resumed = " (resumed after an unclean stop)" if self.session.resumed else ""
         self._event("info", "start", f"{self.mode} session on {run.symbol} {run.interval}{resumed}: ready")
         self.feed.start()
@@ -377,7 +376,8 @@ class TradingEngine:
             outcome.account = self.account
             record = emergency_record(
                 seq=seq, trigger=trigger, detail=f"recovered after a crash: {len(found)} close order(s) of this "
-                "emergency found on the exchange", outcome=outcome, peak=self.guard.peak, state_after=STARTING,
+                "emergency found on the exchange", outcome=outcome, peak=self.guard.peak,
+                state_after=EngineState.STARTING,
                 mode=self.mode, fee_rate=self.training_run.fee_rate, now_ms=self.clock.now_ms(),
             )
             record = _with_orders(record, found, self.position, self.training_run.fee_rate)
@@ -603,7 +603,7 @@ class TradingEngine:
     # ------------------------------------------------------------------ emergency protocol
     async def _emergency(self, trigger: str, detail: str) -> None:
         """Latch (drawdown), cancel, close all, verify flat by re-reading, record, HALT."""
-        await self._run_emergency(trigger, detail, HALTED)
+        await self._run_emergency(trigger, detail, EngineState.HALTED)
 
     async def _run_emergency(self, trigger: str, detail: str, state_after: str) -> EmergencyRecord:
         self._emergency_seq += 1
@@ -614,13 +614,13 @@ class TradingEngine:
             equity = self.account.equity if self.account else Decimal(0)
             write_latch(self.production_dir, detail, equity, self.guard.peak or equity, self._now_dt())
             self._event("emergency", "latch", "drawdown latch written: restart refused until 'sactui unlatch'")
-        self.state = REDUCING
+        self.state = EngineState.REDUCING
         ids = emergency_order_ids(self.session.tag, seq, trigger)
         outcome = FlattenOutcome(self.position.quantity if self.position else Decimal(0))
         await self.flattener.run(outcome, ids, until_round=self.settings.retries.attempts)
         self._absorb(outcome)
         self.state = state_after
-        if state_after == HALTED:
+        if state_after == EngineState.HALTED:
             self.halted_reason = f"{trigger}: {detail}"
             self.halted_trigger = trigger
         record = self._emergency_row(seq, trigger, detail, outcome, state_after)
@@ -654,7 +654,8 @@ class TradingEngine:
             self._event("emergency", "not-flat", f"the operator stopped the emergency close: position {left} "
                         "is left open on the exchange")
         self._pending_close = None
-        await self._record_emergency(self._emergency_row(pending.seq, pending.trigger, detail, tail, HALTED))
+        await self._record_emergency(
+            self._emergency_row(pending.seq, pending.trigger, detail, tail, EngineState.HALTED))
 
     def _emergency_row(self, seq: int, trigger: str, detail: str, outcome: FlattenOutcome,
                        state_after: str) -> EmergencyRecord:

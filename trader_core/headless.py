@@ -17,6 +17,7 @@ from .engine import EngineEvent, TradingEngine
 from .errors import ExitCode
 from .launcher import SessionOptions, run_session
 from .settings import Settings
+from .states import EngineState
 from .step_record import StepRecord
 
 
@@ -65,7 +66,7 @@ async def run_headless(options: SessionOptions, settings: Settings, quiet_steps:
         f"{m.sharpe(engine.training_run.interval):.2f}  max drawdown {m.max_drawdown:.2%}"
     )
     print(f"  journal: {outcome.journal_path}")
-    if engine.state == "HALTED":
+    if engine.state == EngineState.HALTED:
         print(f"HALTED: {engine.halted_reason}", file=sys.stderr)
         return ExitCode.HALTED
     return 0

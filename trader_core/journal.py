@@ -29,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from .accounting import drawdown
 from .client_ids import TRIGGER_CODES
 from .errors import JournalError
 from .step_record import JOURNAL_COLUMNS, StepRecord
@@ -373,9 +374,7 @@ class SessionStats:
         if equity > self.peak_equity:
             self.peak_equity = equity
         if self.peak_equity > 0:
-            drawdown = 1.0 - equity / self.peak_equity
-            if drawdown > self.max_drawdown:
-                self.max_drawdown = drawdown
+            self.max_drawdown = max(self.max_drawdown, drawdown(equity, self.peak_equity))
         if self.last_candle_open_time is None or candle_open_time > self.last_candle_open_time:
             self.last_candle_open_time = candle_open_time
 
@@ -394,7 +393,7 @@ class SessionStats:
         if equity > self.peak_equity:
             self.peak_equity = equity
         if self.peak_equity > 0:
-            self.max_drawdown = max(self.max_drawdown, 1.0 - equity / self.peak_equity)
+            self.max_drawdown = max(self.max_drawdown, drawdown(equity, self.peak_equity))
 
     def update_emergency(self, record: EmergencyRecord) -> None:
         """Count the close orders of an emergency, F9 or quit-and-flatten (fills and fees)."""

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
+from .accounting import drawdown
 from .errors import LatchedError
 from .session import write_text_atomic
 
@@ -49,7 +50,7 @@ def write_latch(
     equity_f, peak_f = float(equity), float(peak)
     latch = Latch(
         reason=" ".join(str(reason).splitlines()), time=_iso(now), equity=equity_f, peak=peak_f,
-        drawdown=max(0.0, 1.0 - equity_f / peak_f) if peak_f > 0 else 0.0,
+        drawdown=drawdown(equity_f, peak_f),
     )
     payload = {
         "reason": latch.reason, "time": latch.time, "equity": latch.equity,

@@ -41,6 +41,7 @@ from .modes import Mode
 from .runs import TrainingRun
 from .session import HALTED, STOPPED, SessionStore
 from .settings import Settings
+from .states import EngineState
 from .step_record import StepRecord
 
 JOURNAL_FOLDERS = {mode.value: mode.journal_folder for mode in Mode}
@@ -178,9 +179,9 @@ def _end_session(store: SessionStore, session, engine: TradingEngine, failure: B
     leaves the session running, exactly like a crash: the next start resumes it and
     recovers from the exchange what the journal is missing.
     """
-    if engine.state == "HALTED" and engine.halted_trigger == "journal_failure":
+    if engine.state == EngineState.HALTED and engine.halted_trigger == "journal_failure":
         return  # left running: the next start resumes it and recovers from the exchange what the journal missed
-    if engine.state == "HALTED":
+    if engine.state == EngineState.HALTED:
         store.end(session, status=HALTED, reason=engine.halted_reason)
     elif failure is None:
         store.end(session, status=STOPPED, reason="stopped")

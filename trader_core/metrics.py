@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from .accounting import drawdown
 from .time_utils import periods_per_year
 
 
@@ -34,7 +35,7 @@ class RunningMetrics:
         self.last = equity
         self.peak = max(self.peak, equity)
         if self.peak > 0:
-            self.max_drawdown = max(self.max_drawdown, 1.0 - equity / self.peak)
+            self.max_drawdown = max(self.max_drawdown, drawdown(equity, self.peak))
 
     @property
     def total_return(self) -> float:

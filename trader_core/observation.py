@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .accounting import drawdown as drawdown_from_peak
+
 PORTFOLIO_FIELDS = ("exposure", "unrealized_pnl_fraction", "drawdown")
 DEFAULT_CLIP = 10.0
 
@@ -38,11 +40,10 @@ class PortfolioState:
     ) -> "PortfolioState":
         if equity <= 0:
             return cls(0.0, -1.0, 1.0)
-        drawdown = 0.0 if peak_equity <= 0 else max(0.0, 1.0 - equity / peak_equity)
         return cls(
             exposure=position_notional / (equity * max_leverage),
             unrealized_pnl_fraction=unrealized_pnl / equity,
-            drawdown=drawdown,
+            drawdown=drawdown_from_peak(equity, peak_equity),
         )
 
     def as_array(self) -> np.ndarray:

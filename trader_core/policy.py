@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .accounting import price_to_decimal
+from .accounting import price_to_decimal, reduces
 from .actor import NumpyActor
 from .exchanges.filters import SymbolFilters
 
@@ -75,7 +75,7 @@ class ActionMapping:
         quantity = target_qty - position_qty
         if quantity == 0:
             return OrderPlan(action, target, target_qty, Decimal(0), False, "on_target")
-        reduce_only = (target_qty * position_qty >= 0) and abs(target_qty) < abs(position_qty)
+        reduce_only = reduces(position_qty, quantity)
         if abs(quantity) > filters.max_qty:
             quantity = filters.max_qty if quantity > 0 else -filters.max_qty
             target_qty = position_qty + quantity

@@ -13,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from .accounting import affordable, drawdown, drawdown_reached, reduces
 from .exchanges.base import AccountState
 from .policy import OrderPlan
+from .states import EngineState
 
 
 @dataclass
@@ -26,18 +28,11 @@ class DrawdownGuard:
         """Update the peak with ``equity`` and return the drawdown from it."""
         if self.peak is None or equity > self.peak:
             self.peak = equity
-        if self.peak <= 0:
-            return 1.0
-        return max(0.0, float(1 - equity / self.peak))
+        return drawdown(equity, self.peak)
 
     def breached(self, equity: Decimal) -> bool:
-        """True when ``equity`` is at or below the peak less the limit (exact, in Decimal:
-        a drawdown of exactly the limit trips; one unit of the last place above does not)."""
-        if self.peak is None:
-            return False
-        if self.peak <= 0:
-            return True
-        return equity <= self.peak * (1 - Decimal(str(self.limit)))
+        """True when ``equity`` has reached the limit below the peak (``drawdown_reached``)."""
+        return self.peak is not None and drawdown_reached(equity, self.peak, self.limit)
 
 
 def is_stale(candle_close_ms: int, now_ms: int, grace_ms: int) -> bool:
@@ -45,25 +40,22 @@ def is_stale(candle_close_ms: int, now_ms: int, grace_ms: int) -> bool:
     return now_ms - candle_close_ms > grace_ms
 
 
+#: States in which no new order may go out, whatever it is.
+NO_ORDERS = (EngineState.PAUSED, EngineState.HALTED, EngineState.STOPPED, EngineState.STARTING)
+
+
 def pre_trade_block(
-    plan: OrderPlan, state: str, account: AccountState, price: Decimal, leverage: int, fee_rate: Decimal,
+    plan: OrderPlan, state: EngineState, account: AccountState, price: Decimal, leverage: int, fee_rate: Decimal,
     position_qty: Decimal,
 ) -> str | None:
     """The reason this order must not be sent, or None if it may go."""
     if plan.quantity == 0:
         return plan.reason
-    if state in ("PAUSED", "HALTED", "STOPPED", "STARTING"):
-        return state.lower()
-    reduces = plan.reduce_only or (position_qty != 0 and abs(position_qty + plan.quantity) < abs(position_qty)
-                                   and (position_qty + plan.quantity) * position_qty >= 0)
-    if state == "REDUCING" and not reduces:
+    if state in NO_ORDERS:
+        return EngineState(state).value.lower()
+    reducing = plan.reduce_only or reduces(position_qty, plan.quantity)
+    if state == EngineState.REDUCING and not reducing:
         return "reducing_only"
-    if not reduces:
-        opening = abs(plan.quantity) if position_qty * plan.quantity >= 0 else max(
-            Decimal(0), abs(plan.quantity) - abs(position_qty)
-        )
-        required = opening * price / leverage + abs(plan.quantity) * price * fee_rate
-        freed = abs(position_qty) * price / leverage if position_qty * plan.quantity < 0 else Decimal(0)
-        if required > account.available_balance + freed:
-            return "insufficient_margin"
+    if not affordable(position_qty, plan.quantity, price, leverage, fee_rate, account.available_balance):
+        return "insufficient_margin"
     return None

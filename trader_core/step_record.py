@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 
-from .accounting import Fill, FuturesAccount
+from .accounting import Fill, FuturesAccount, drawdown
 from .candles import Candle
+from .states import EngineState
 from .time_utils import iso_ms
 
 
@@ -92,7 +93,7 @@ def decimal_text(value: Decimal) -> str:
 def record_step(
     *, candle: Candle, interval_ms: int, raw_action: float, target_exposure: float,
     fill: Fill | None, status: str, figures: AccountFigures, peak_equity: float,
-    mode: str, state: str = "RUNNING", client_order_id: str = "", decision_latency_ms: float = 0.0,
+    mode: str, state: str = EngineState.RUNNING.value, client_order_id: str = "", decision_latency_ms: float = 0.0,
     funding: float = 0.0, time: str | None = None,
 ) -> StepRecord:
     """The row for one decision, from the account *after* its order (step G -> H)."""
@@ -111,6 +112,6 @@ def record_step(
         wallet=float(figures.wallet), equity=equity,
         unrealized_pnl=float(figures.unrealized_pnl), realized_pnl=float(figures.realized_pnl),
         funding=funding,
-        drawdown=max(0.0, 1.0 - equity / peak_equity) if peak_equity > 0 else 0.0,
-        decision_latency_ms=decision_latency_ms, mode=mode, state=state,
+        drawdown=drawdown(equity, peak_equity),
+        decision_latency_ms=decision_latency_ms, mode=str(mode), state=str(state),
     )

@@ -232,3 +232,30 @@ def test_fill_zero_raises_and_floats_are_refused():
         acct.fill(0.1, D("100"))  # type: ignore[arg-type]
     assert acct.trade_count == 0
     assert acct.wallet_balance == D("1000")
+
+
+def test_one_drawdown_rule_for_every_peak():
+    from trader_core.accounting import drawdown, drawdown_reached
+
+    assert drawdown(D("9000"), D("10000")) == pytest.approx(0.1)
+    assert drawdown(11_000.0, 10_000.0) == 0.0  # above the peak: nothing lost
+    assert drawdown(10_000.0, 0.0) == 0.0  # no peak yet: the equity is the peak
+    assert drawdown(0.0, 0.0) == 1.0 and drawdown(-5.0, 10.0) == 1.0 + 0.5  # everything (and more) lost
+    assert drawdown(D("-1"), D("0")) == 1.0
+    assert drawdown_reached(D("9000"), D("10000"), 0.1) and not drawdown_reached(D("9000.01"), D("10000"), 0.1)
+    assert drawdown_reached(0.0, 0.0, 0.5) and not drawdown_reached(10_000.0, 0.0, 0.5)
+
+
+def test_reduces_opposes_and_the_margin_an_order_needs():
+    from trader_core.accounting import affordable, margin_required, opening_quantity, opposes, reduces
+
+    assert reduces(D("0.5"), D("-0.2")) and reduces(D("0.5"), D("-0.5")) and not reduces(D("0.5"), D("-0.7"))
+    assert not reduces(D("0"), D("-0.1")) and not reduces(D("0.5"), D("0.1"))
+    assert opposes(D("-0.5"), D("0.7")) and not opposes(D("0"), D("1"))
+    assert opening_quantity(D("0.5"), D("-0.7")) == D("0.2") and opening_quantity(D("0.5"), D("0.1")) == D("0.1")
+    # 0.2 BTC opening at 50,000 with leverage 2 and fee 0.05 % of the whole 0.7 traded
+    assert margin_required(D("0.5"), D("-0.7"), D("50000"), 2, D("0.0005")) == D("5000") + D("17.5")
+    assert affordable(D("0.5"), D("-0.5"), D("50000"), 2, D("0.0005"), D("0"))  # a close always fits
+    # a flip frees the closed side's margin (12,500) before the remainder is checked
+    assert affordable(D("0.5"), D("-0.7"), D("50000"), 2, D("0.0005"), D("0")) is True
+    assert not affordable(D("0"), D("0.7"), D("50000"), 2, D("0.0005"), D("17000"))

@@ -40,6 +40,7 @@ from .base import (
     NOT_FOUND, ZERO, AccountState, CloseAllResult, Exchange, OpenOrder, OrderResult, PositionState,
     validate_client_order_id,
 )
+from .error_codes import BinanceError
 from .filters import SymbolFilters
 from .payloads import (
     parse_account, parse_klines, parse_open_orders, parse_order, parse_orders, parse_position, parse_server_time,
@@ -47,9 +48,6 @@ from .payloads import (
 from .retry import Kind, Retrier, classify, fatal_error
 
 FINAL_STATUSES = {"FILLED", "CANCELED", "EXPIRED", "REJECTED", "EXPIRED_IN_MATCH"}
-ORDER_NOT_FOUND = -2013
-NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046
-REDUCE_ONLY_REJECTED = -2022
 #: Binance answers allOrders for at most 7 days per request.
 ALL_ORDERS_SPAN_MS = 7 * 24 * 3_600_000 - 1
 MAINNET_WS = "wss://fstream.binance.com/"
@@ -162,7 +160,7 @@ class BinanceFutures(Exchange):
                 lambda: self.client.futures_change_margin_type(symbol=self.symbol, marginType=margin_type),
             )
         except ExchangeError as exc:
-            if exc.code != NO_NEED_TO_CHANGE_MARGIN_TYPE:  # "No need to change margin type." is success
+            if exc.code != BinanceError.NO_NEED_TO_CHANGE_MARGIN_TYPE:  # "No need to change" is success
                 raise
 
     async def close(self) -> None:
@@ -221,7 +219,7 @@ class BinanceFutures(Exchange):
                 lambda payload: parse_order(payload, resolved_by_query=True),
             ))
         except ExchangeError as exc:
-            if exc.code == ORDER_NOT_FOUND:
+            if exc.code == BinanceError.NO_SUCH_ORDER:
                 return None
             raise
 
@@ -325,7 +323,7 @@ class BinanceFutures(Exchange):
             return parse_order(payload, resolved_by_query=True)
         except Exception as exc:  # noqa: BLE001 - classify re-raises what it does not know
             failure = classify(exc)
-            if failure.code == ORDER_NOT_FOUND:
+            if failure.code == BinanceError.NO_SUCH_ORDER:
                 return None
             if failure.kind is Kind.BANNED:
                 await self.retrier.handle(failure, 1, f"query order {client_order_id}")  # raises TradingHeld
@@ -365,7 +363,7 @@ class BinanceFutures(Exchange):
                 try:
                     orders.append(await self.market_order(-position.quantity, True, next(order_ids)))
                 except OrderRejected as exc:
-                    if exc.code != REDUCE_ONLY_REJECTED:  # -2022: flat or reduced elsewhere; re-read
+                    if exc.code != BinanceError.REDUCE_ONLY_REJECT:  # -2022: flat or reduced elsewhere; re-read
                         raise
                     self.retrier.event("close", f"close-all: reduce-only rejected ({exc.code}); re-reading position")
                 await self.clock.sleep(min(self.retrier.delay_s, 0.5))

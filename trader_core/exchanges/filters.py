@@ -12,16 +12,11 @@ from dataclasses import dataclass, fields
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from ..errors import ConfigError
+from .error_codes import BinanceError
 
 ZERO = Decimal("0")
 
 # Binance error codes answered for a MARKET order that breaks a filter.
-ERR_QTY_NOT_POSITIVE = -4003
-ERR_PRECISION = -1111
-ERR_QTY_BELOW_MIN = -4004
-ERR_QTY_ABOVE_MAX = -4005
-ERR_QTY_NOT_ON_STEP = -4023
-ERR_NOTIONAL_TOO_SMALL = -4164
 
 _PRICE_ROUNDING = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}
 
@@ -192,16 +187,16 @@ class SymbolFilters:
         price) below the minimum unless reduce-only.
         """
         if qty <= 0:
-            return ERR_QTY_NOT_POSITIVE
+            return BinanceError.QTY_NOT_POSITIVE
         allowed = max(_decimals(self.step_size), _decimals(self.min_qty))
         if _decimals(qty) > allowed:
-            return ERR_PRECISION
+            return BinanceError.BAD_PRECISION
         if qty < self.min_qty:
-            return ERR_QTY_BELOW_MIN
+            return BinanceError.QTY_LESS_THAN_MIN
         if qty > self.max_qty:
-            return ERR_QTY_ABOVE_MAX
+            return BinanceError.QTY_GREATER_THAN_MAX
         if not self._on_step(qty):
-            return ERR_QTY_NOT_ON_STEP
+            return BinanceError.QTY_NOT_ON_STEP
         if not reduce_only and not self.meets_min_notional(qty, mark_price):
-            return ERR_NOTIONAL_TOO_SMALL
+            return BinanceError.MIN_NOTIONAL
         return None

@@ -15,29 +15,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-from ..accounting import Fill, FuturesAccount, price_to_decimal
+from ..accounting import Fill, FuturesAccount, opposes, price_to_decimal
 from ..errors import ExchangeError, OrderRejected
 from .base import (
     AccountState, CloseAllResult, Exchange, OpenOrder, OrderResult, PositionState, validate_client_order_id,
 )
+from .error_codes import BinanceError, message_for
 from .filters import SymbolFilters
 
 ZERO = Decimal(0)
-
-ERR_MARGIN_INSUFFICIENT = -2019
-ERR_REDUCE_ONLY_REJECTED = -2022
-
-#: Binance's texts for the codes this venue answers (the loopback simulator sends the same).
-_MESSAGES: dict[int, str] = {
-    -1111: "Precision is over the maximum defined for this asset.",
-    -2019: "Margin is insufficient.",
-    -2022: "ReduceOnly Order is rejected.",
-    -4003: "Quantity less than zero.",
-    -4004: "Quantity less than min quantity.",
-    -4005: "Quantity greater than max quantity.",
-    -4023: "Quantity not increased by step size.",
-    -4164: "Order's notional must be no smaller than %s (unless you choose reduce only).",
-}
 
 
 class PaperExchange(Exchange):
@@ -132,14 +118,14 @@ class PaperExchange(Exchange):
         position = book.position_qty
         buying = quantity > 0
         if reduce_only:
-            if position == 0 or (position > 0) == buying:
-                raise self._rejected(ERR_REDUCE_ONLY_REJECTED, client_order_id)
+            if not opposes(position, quantity):
+                raise self._rejected(BinanceError.REDUCE_ONLY_REJECT, client_order_id)
             if size > abs(position):
                 size = abs(position)  # reduce-only never opens the other side
         signed = size if buying else -size
         fill, _status = book.try_fill(signed, price)
         if fill is None:
-            raise self._rejected(ERR_MARGIN_INSUFFICIENT, client_order_id)
+            raise self._rejected(BinanceError.MARGIN_NOT_SUFFICIENT, client_order_id)
         result = OrderResult(
             client_order_id=client_order_id, order_id=self._next_order_id, status="FILLED",
             side="BUY" if buying else "SELL", requested_qty=abs(quantity), executed_qty=size, avg_price=price,
@@ -149,10 +135,9 @@ class PaperExchange(Exchange):
         return result
 
     def _rejected(self, code: int, client_order_id: str) -> OrderRejected:
-        text = _MESSAGES.get(code, f"Error {code}.")
-        if "%s" in text:
-            text = text % format(self.filters.min_notional, "f")
-        return OrderRejected(code, text, client_order_id)
+        text = message_for(code, format(self.filters.min_notional, "f")) if code == BinanceError.MIN_NOTIONAL \
+            else message_for(code)
+        return OrderRejected(int(code), text, client_order_id)
 
     async def cancel_all_orders(self) -> int:
         return 0

@@ -12,6 +12,8 @@ kinds, each with a fixed handling rule:
 * ``FATAL`` (-2015, -2014, -1022, HTTP 401): credentials or signing are wrong; stop.
 * ``REJECTED`` (any other 4xx code): a definite answer; never retried.
 
+Which code is which kind is ``error_codes.CODES``, the one table of Binance codes.
+
 ``Retrier`` applies these rules to safe (idempotent) calls with the configured
 attempts and delay, sleeping on an injected clock.
 """
@@ -19,7 +21,6 @@ attempts and delay, sleeping on an injected clock.
 from __future__ import annotations
 
 import asyncio
-import enum
 from dataclasses import dataclass
 from typing import Awaitable, Callable, TypeVar
 
@@ -28,21 +29,11 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from ..clock import Clock
 from ..errors import CredentialsError, ExchangeError, ExchangeUnavailable, MalformedResponse, TradingHeld
+from .error_codes import BinanceError, Kind, kind_for
 
 T = TypeVar("T")
 
-FATAL_CODES = {-2015, -2014, -1022}
-UNKNOWN_OUTCOME_CODES = {-1000, -1001, -1006, -1007}
 MAX_BACKOFF_SECONDS = 60.0
-
-
-class Kind(enum.Enum):
-    TRANSIENT = "transient"
-    CLOCK = "clock"
-    RATE_LIMIT = "rate_limit"
-    BANNED = "banned"
-    FATAL = "fatal"
-    REJECTED = "rejected"
 
 
 @dataclass(frozen=True)
@@ -68,13 +59,12 @@ def classify(exc: BaseException) -> Failure:
             return Failure(Kind.BANNED, code, message, retry_after)
         if status == 429:
             return Failure(Kind.RATE_LIMIT, code, message, retry_after)
-        if code == -1021:
-            return Failure(Kind.CLOCK, code, message)
-        if code in FATAL_CODES or status == 401:
-            return Failure(Kind.FATAL, code, message)
-        if status >= 500 or code in UNKNOWN_OUTCOME_CODES:
-            return Failure(Kind.TRANSIENT, code, message)
-        return Failure(Kind.REJECTED, code, message)
+        kind = kind_for(code)
+        if status == 401 and kind is Kind.REJECTED:
+            kind = Kind.FATAL
+        if status >= 500 and kind is Kind.REJECTED:
+            kind = Kind.TRANSIENT
+        return Failure(kind, code, message)
     if isinstance(exc, MalformedResponse):
         return Failure(Kind.TRANSIENT, None, str(exc))
     if isinstance(exc, BinanceRequestException):
@@ -86,9 +76,10 @@ def classify(exc: BaseException) -> Failure:
 
 def fatal_error(failure: Failure) -> CredentialsError:
     hints = {
-        -2015: "the API key is unknown, lacks futures permission, or this IP is not whitelisted",
-        -2014: "the API key is malformed",
-        -1022: "the request signature is invalid: check the API secret",
+        BinanceError.REJECTED_MBX_KEY: "the API key is unknown, lacks futures permission, or this IP is not "
+                                       "whitelisted",
+        BinanceError.BAD_API_KEY_FMT: "the API key is malformed",
+        BinanceError.INVALID_SIGNATURE: "the request signature is invalid: check the API secret",
     }
     hint = hints.get(failure.code or 0, "check the API key and secret")
     return CredentialsError(f"exchange refused the credentials ({failure.code}: {failure.message}): {hint}", failure.code)

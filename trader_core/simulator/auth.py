@@ -16,7 +16,7 @@ import hmac
 import re
 from urllib.parse import parse_qsl
 
-from .api_errors import TIMESTAMP_AHEAD, ApiError
+from .api_errors import TIMESTAMP_AHEAD, ApiError, BinanceError
 
 #: A syntactically valid API key (Binance keys are 64 alphanumerics).
 _KEY_FORMAT = re.compile(r"^[A-Za-z0-9]+$")
@@ -52,37 +52,37 @@ def sign(secret: str, payload: str) -> str:
 def check_api_key(header_value: str | None, expected: str) -> None:
     """-2014 for a malformed key, -2015 for a missing or unknown one (both HTTP 401)."""
     if header_value and not _KEY_FORMAT.match(header_value):
-        raise ApiError(-2014)
+        raise ApiError(BinanceError.BAD_API_KEY_FMT)
     if not header_value or not hmac.compare_digest(header_value, expected):
-        raise ApiError(-2015)
+        raise ApiError(BinanceError.REJECTED_MBX_KEY)
 
 
 def check_signature(raw_query: str, raw_body: str, params: dict[str, str], secret: str) -> None:
     """-1102 without a signature, -1022 when it does not match the raw payload."""
     given = params.get("signature", "")
     if not given:
-        raise ApiError.of(-1102, "signature")
+        raise ApiError.of(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, "signature")
     expected = sign(secret, signed_payload(raw_query, raw_body))
     if not hmac.compare_digest(given.lower(), expected):
-        raise ApiError(-1022)
+        raise ApiError(BinanceError.INVALID_SIGNATURE)
 
 
 def check_timestamp(params: dict[str, str], server_ms: int) -> None:
     """Binance's recvWindow rule; -1102 when timestamp is missing, -1021 when outside."""
     raw = params.get("timestamp", "")
     if not raw.isdigit():
-        raise ApiError.of(-1102, "timestamp")
+        raise ApiError.of(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, "timestamp")
     timestamp = int(raw)
     window_raw = params.get("recvWindow", "")
     if window_raw:
         if not window_raw.isdigit():
-            raise ApiError.of(-1130, "recvWindow")
+            raise ApiError.of(BinanceError.INVALID_PARAMETER, "recvWindow")
         window = int(window_raw)
         if window > MAX_RECV_WINDOW:
-            raise ApiError(-1131)
+            raise ApiError(BinanceError.BAD_RECV_WINDOW)
     else:
         window = DEFAULT_RECV_WINDOW
     if timestamp >= server_ms + AHEAD_TOLERANCE_MS:
-        raise ApiError(-1021, TIMESTAMP_AHEAD)
+        raise ApiError(BinanceError.INVALID_TIMESTAMP, TIMESTAMP_AHEAD)
     if server_ms - timestamp > window:
-        raise ApiError(-1021)
+        raise ApiError(BinanceError.INVALID_TIMESTAMP)

@@ -27,9 +27,9 @@ import secrets
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
-from ..accounting import MAINTENANCE_MARGIN_RATE, Fill, FuturesAccount
+from ..accounting import MAINTENANCE_MARGIN_RATE, Fill, FuturesAccount, opposes
 from ..exchanges.filters import SymbolFilters
-from .api_errors import ApiError
+from .api_errors import ApiError, BinanceError
 from .formatting import compact, fixed, money, shown_places
 from .orders import SimOrder, OrderRenderer
 
@@ -57,20 +57,20 @@ def max_notional_for(leverage: int) -> int:
 def _decimal_param(params: dict[str, str], name: str) -> Decimal:
     raw = params.get(name, "")
     if raw == "":
-        raise ApiError.of(-1102, name)
+        raise ApiError.of(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, name)
     if not _DECIMAL_TEXT.match(raw):
-        raise ApiError.of(-1100, name, "^([0-9]{1,20})(\\.[0-9]{1,20})?$")
+        raise ApiError.of(BinanceError.ILLEGAL_CHARS, name, "^([0-9]{1,20})(\\.[0-9]{1,20})?$")
     try:
         return Decimal(raw)
     except InvalidOperation:
-        raise ApiError.of(-1100, name, "^([0-9]{1,20})(\\.[0-9]{1,20})?$") from None
+        raise ApiError.of(BinanceError.ILLEGAL_CHARS, name, "^([0-9]{1,20})(\\.[0-9]{1,20})?$") from None
 
 
 def _bool_param(params: dict[str, str], name: str) -> bool:
     """Binance booleans are the strings "true"/"false" (python-binance sends a bare True as "True")."""
     raw = params.get(name, "false")
     if raw not in ("true", "false"):
-        raise ApiError.of(-1130, name)
+        raise ApiError.of(BinanceError.INVALID_PARAMETER, name)
     return raw == "true"
 
 
@@ -114,10 +114,10 @@ class SimulatedExchange:
         symbol = params.get("symbol", "")
         if not symbol:
             if required:
-                raise ApiError.of(-1102, "symbol")
+                raise ApiError.of(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, "symbol")
             return
         if symbol != self.symbol:
-            raise ApiError(-1121)
+            raise ApiError(BinanceError.BAD_SYMBOL)
 
     def open_orders(self) -> list[SimOrder]:
         return [o for o in self.orders.values() if o.is_open]
@@ -127,11 +127,11 @@ class SimulatedExchange:
         self._check_symbol(params)
         order_id, client_id = params.get("orderId", ""), params.get("origClientOrderId", "")
         if not order_id and not client_id:
-            raise ApiError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+            raise ApiError(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
         order = None
         if order_id:
             if not order_id.isdigit():
-                raise ApiError.of(-1100, "orderId", "^[0-9]{1,20}$")
+                raise ApiError.of(BinanceError.ILLEGAL_CHARS, "orderId", "^[0-9]{1,20}$")
             order = self.orders.get(int(order_id))
             if order is not None and client_id and order.client_order_id != client_id:
                 order = None
@@ -139,7 +139,7 @@ class SimulatedExchange:
             ids = self._by_client_id.get(client_id)
             order = self.orders[ids[-1]] if ids else None
         if order is None:
-            raise ApiError(-2013)
+            raise ApiError(BinanceError.NO_SUCH_ORDER)
         return order
 
     # ------------------------------------------------------------------ orders
@@ -149,22 +149,22 @@ class SimulatedExchange:
         self._check_symbol(params)
         side = params.get("side", "")
         if not side:
-            raise ApiError.of(-1102, "side")
+            raise ApiError.of(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, "side")
         if side not in ("BUY", "SELL"):
-            raise ApiError(-1117)
+            raise ApiError(BinanceError.INVALID_SIDE)
         order_type = params.get("type", "")
         if not order_type:
-            raise ApiError.of(-1102, "type")
+            raise ApiError.of(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, "type")
         if order_type in CONDITIONAL_TYPES:
-            raise ApiError(-4120)
+            raise ApiError(BinanceError.ALGO_ORDER_TYPE)
         if order_type not in ("MARKET", "LIMIT"):
-            raise ApiError(-1116)
+            raise ApiError(BinanceError.INVALID_ORDER_TYPE)
         if params.get("positionSide", "BOTH") != "BOTH":
-            raise ApiError(-4061)
+            raise ApiError(BinanceError.POSITION_SIDE_NOT_MATCH)
         reduce_only = _bool_param(params, "reduceOnly")
         resp_type = params.get("newOrderRespType", "ACK")
         if resp_type not in ("ACK", "RESULT"):
-            raise ApiError.of(-1130, "newOrderRespType")
+            raise ApiError.of(BinanceError.INVALID_PARAMETER, "newOrderRespType")
         quantity = _decimal_param(params, "quantity")
         mark = self.mark
         price = ZERO
@@ -172,23 +172,23 @@ class SimulatedExchange:
         if order_type == "LIMIT":
             tif = params.get("timeInForce", "")
             if not tif:
-                raise ApiError.of(-1102, "timeInForce")
+                raise ApiError.of(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, "timeInForce")
             if tif != "GTC":
-                raise ApiError(-1115, "Invalid timeInForce: the simulator rests LIMIT orders as GTC only.")
+                raise ApiError(BinanceError.INVALID_TIME_IN_FORCE, "Invalid timeInForce: the simulator rests LIMIT orders as GTC only.")
             price = _decimal_param(params, "price")
             if price <= 0:
-                raise ApiError.of(-1130, "price")
+                raise ApiError.of(BinanceError.INVALID_PARAMETER, "price")
             if self.filters.round_price(price) != price:
-                raise ApiError(-4014)
+                raise ApiError(BinanceError.PRICE_NOT_ON_TICK)
         code = self.filters.check_market_order(quantity, price if order_type == "LIMIT" else mark, reduce_only)
         if code is not None:
-            if code == -4164:
+            if code == BinanceError.MIN_NOTIONAL:
                 raise ApiError.of(code, fixed(self.filters.min_notional))
             raise ApiError(code)
         signed = quantity if side == "BUY" else -quantity
         position = self.account.position_qty
-        if reduce_only and (position == 0 or (position > 0) == (signed > 0)):
-            raise ApiError(-2022)
+        if reduce_only and not opposes(position, signed):
+            raise ApiError(BinanceError.REDUCE_ONLY_REJECT)
         marketable = order_type == "MARKET" or (
             (side == "BUY" and price >= mark) or (side == "SELL" and price <= mark)
         )
@@ -196,13 +196,13 @@ class SimulatedExchange:
         fill_qty = min(quantity, abs(position)) if reduce_only else quantity
         fill_signed = fill_qty if side == "BUY" else -fill_qty
         if not self.account.can_afford(fill_signed, exec_price):
-            raise ApiError(-2019)
+            raise ApiError(BinanceError.MARGIN_NOT_SUFFICIENT)
         client_id = params.get("newClientOrderId", "")
         if client_id:
             if not _CLIENT_ID.match(client_id):
-                raise ApiError(-4015)
+                raise ApiError(BinanceError.INVALID_CLIENT_ORDER_ID)
             if any(self.orders[i].is_open for i in self._by_client_id.get(client_id, ())):
-                raise ApiError(-4116)
+                raise ApiError(BinanceError.DUPLICATED_CLIENT_ORDER_ID)
         else:
             client_id = "x-" + secrets.token_hex(11)
 
@@ -265,7 +265,7 @@ class SimulatedExchange:
     def cancel_order(self, params: dict[str, str]) -> SimOrder:
         order = self.find_order(params)
         if not order.is_open:
-            raise ApiError(-2011)
+            raise ApiError(BinanceError.CANCEL_REJECTED)
         self._cancel(order)
         return order
 
@@ -293,7 +293,7 @@ class SimulatedExchange:
             quantity = order.quantity
             if order.reduce_only:
                 position = self.account.position_qty
-                if position == 0 or (position > 0) == (order.side == "BUY"):
+                if not opposes(position, order.signed_quantity):
                     self._expire(order)
                     continue
                 quantity = min(quantity, abs(position))
@@ -316,9 +316,9 @@ class SimulatedExchange:
         self._check_symbol(params)
         raw = params.get("leverage", "")
         if not raw:
-            raise ApiError.of(-1102, "leverage")
+            raise ApiError.of(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, "leverage")
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_LEVERAGE:
-            raise ApiError(-4028, f"Leverage {raw} is not valid")
+            raise ApiError(BinanceError.INVALID_LEVERAGE, f"Leverage {raw} is not valid")
         self.account.leverage = int(raw)
         now = self._clock_ms()
         self._emit({"e": "ACCOUNT_CONFIG_UPDATE", "E": now, "T": now,
@@ -330,13 +330,13 @@ class SimulatedExchange:
         self._check_symbol(params)
         wanted = params.get("marginType", "").upper()
         if not wanted:
-            raise ApiError.of(-1102, "marginType")
+            raise ApiError.of(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, "marginType")
         if wanted not in ("ISOLATED", "CROSSED"):
-            raise ApiError.of(-1130, "marginType")
+            raise ApiError.of(BinanceError.INVALID_PARAMETER, "marginType")
         if wanted == self.margin_type:
-            raise ApiError(-4046)
+            raise ApiError(BinanceError.NO_NEED_TO_CHANGE_MARGIN_TYPE)
         if self.account.position_qty != 0 or self.open_orders():
-            raise ApiError(-4048)
+            raise ApiError(BinanceError.MARGIN_TYPE_CHANGE_WITH_POSITION)
         self.margin_type = wanted
         return {"code": 200, "msg": "success"}
 

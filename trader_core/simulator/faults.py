@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .api_errors import ApiError, message_for
+from .api_errors import ApiError, BinanceError, message_for
 
 
 @dataclass
@@ -162,7 +162,7 @@ class FaultInjector:
         reset: bool = False,
         websockets: bool = False,
         status: int = 503,
-        code: int = -1001,
+        code: int = BinanceError.DISCONNECTED,
     ) -> None:
         """Every REST request fails until ``end_outage()``: HTTP ``status`` with ``code``,
         or, with ``reset``, the connection is reset without an answer. Nothing is processed.
@@ -214,7 +214,7 @@ class FaultInjector:
         n: int,
         status: int = 503,
         path_prefix: str = "/fapi/v1/order",
-        code: int = -1001,
+        code: int = BinanceError.DISCONNECTED,
         msg: str | None = None,
         method: str | None = None,
     ) -> None:
@@ -235,12 +235,12 @@ class FaultInjector:
         if status not in (418, 429):
             raise ValueError(f"rate_limit status must be 429 or 418, got {status}")
         if status == 429:
-            msg = message_for(-1003, 2400)
+            msg = message_for(BinanceError.TOO_MANY_REQUESTS, 2400)
         else:
             until = self._server_ms() + 1000 * (retry_after or 120)
             msg = f"Way too many requests; IP banned until {until}. Please use the websocket for live updates to avoid bans."
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        self._rules.append(_RequestRule(count, path_prefix, ApiError(-1003, msg, status, headers)))
+        self._rules.append(_RequestRule(count, path_prefix, ApiError(BinanceError.TOO_MANY_REQUESTS, msg, status, headers)))
 
     def malform_next_responses(self, n: int, path_prefix: str, body: object, method: str | None = None) -> None:
         """The next ``n`` requests under ``path_prefix`` are served (an order is processed) but
@@ -274,7 +274,7 @@ class FaultInjector:
 
     def refuse_orders(
         self,
-        code: int = -2019,
+        code: int = BinanceError.MARGIN_NOT_SUFFICIENT,
         status: int = 0,
         count: int | None = None,
         seconds: float | None = None,

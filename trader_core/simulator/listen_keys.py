@@ -13,7 +13,7 @@ import secrets
 import string
 from collections.abc import Callable
 
-from .api_errors import ApiError
+from .api_errors import ApiError, BinanceError
 
 LIFETIME_MS = 60 * 60 * 1000
 _ALPHABET = string.ascii_letters + string.digits
@@ -52,7 +52,7 @@ class ListenKeys:
         """
         key = key or self.active_key() or ""
         if not self.is_active(key):
-            raise ApiError(-1125)
+            raise ApiError(BinanceError.INVALID_LISTEN_KEY)
         self._expiry[key] = self._clock_ms() + LIFETIME_MS
         return key
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .api_errors import ApiError, message_for
+from .api_errors import ApiError, BinanceError, message_for
 
 WEIGHT_LIMIT_1M = 2400
 ORDER_LIMIT_1M = 1200
@@ -60,7 +60,7 @@ class RateLimiter:
         """Count ``weight``; raise 429 -1003 when the minute's limit is passed."""
         used = self._weight.add(now_ms, weight)
         if self.enforce and used > WEIGHT_LIMIT_1M:
-            raise ApiError(-1003, message_for(-1003, WEIGHT_LIMIT_1M), 429,
+            raise ApiError(BinanceError.TOO_MANY_REQUESTS, message_for(BinanceError.TOO_MANY_REQUESTS, WEIGHT_LIMIT_1M), 429,
                            {"Retry-After": str(self._weight.retry_after_s(now_ms))})
         return used
 
@@ -75,10 +75,10 @@ class RateLimiter:
         if not self.enforce:
             return
         if in_10s > ORDER_LIMIT_10S:
-            raise ApiError(-1015, message_for(-1015, ORDER_LIMIT_10S, "10 SECOND"), 429,
+            raise ApiError(BinanceError.TOO_MANY_ORDERS, message_for(BinanceError.TOO_MANY_ORDERS, ORDER_LIMIT_10S, "10 SECOND"), 429,
                            {"Retry-After": str(self._orders_10s.retry_after_s(now_ms))})
         if in_1m > ORDER_LIMIT_1M:
-            raise ApiError(-1015, message_for(-1015, ORDER_LIMIT_1M, "MINUTE"), 429,
+            raise ApiError(BinanceError.TOO_MANY_ORDERS, message_for(BinanceError.TOO_MANY_ORDERS, ORDER_LIMIT_1M, "MINUTE"), 429,
                            {"Retry-After": str(self._orders_1m.retry_after_s(now_ms))})
 
     def order_headers(self) -> dict[str, str]:

@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from aiohttp import web
 
 from ..exchanges.filters import SymbolFilters
-from .api_errors import ApiError
+from .api_errors import ApiError, BinanceError
 from .auth import check_api_key, check_signature, check_timestamp, parse_params
 from .exchange import SimulatedExchange
 from .faults import FaultInjector
@@ -75,7 +75,7 @@ def _int_param(params: dict[str, str], name: str, default: int | None = None) ->
     if raw == "":
         return default
     if not raw.lstrip("-").isdigit():
-        raise ApiError.of(-1100, name, "^[0-9]{1,20}$")
+        raise ApiError.of(BinanceError.ILLEGAL_CHARS, name, "^[0-9]{1,20}$")
     return int(raw)
 
 
@@ -232,7 +232,7 @@ class RestApi:
             if fault is not None:
                 raise fault
             if route is None:
-                raise ApiError(-1000, f"The loopback simulator does not serve {method} {path}.", 404)
+                raise ApiError(BinanceError.UNKNOWN, f"The loopback simulator does not serve {method} {path}.", 404)
             if route.security != NONE:
                 check_api_key(request.headers.get("X-MBX-APIKEY"), self._api_key)
             if route.security == SIGNED:
@@ -301,17 +301,17 @@ class RestApi:
     def _klines(self, params: dict[str, str]) -> list:
         symbol = params.get("symbol", "")
         if not symbol:
-            raise ApiError.of(-1102, "symbol")
+            raise ApiError.of(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, "symbol")
         if symbol != self.exchange.symbol:
-            raise ApiError(-1121)
+            raise ApiError(BinanceError.BAD_SYMBOL)
         interval = params.get("interval", "")
         if not interval:
-            raise ApiError.of(-1102, "interval")
+            raise ApiError.of(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, "interval")
         if interval != self.market.interval:
-            raise ApiError(-1120)
+            raise ApiError(BinanceError.INVALID_INTERVAL)
         limit = _int_param(params, "limit", DEFAULT_KLINES_LIMIT)
         if limit is None or not 1 <= limit <= MAX_KLINES_LIMIT:
-            raise ApiError.of(-1130, "limit")
+            raise ApiError.of(BinanceError.INVALID_PARAMETER, "limit")
         start = _int_param(params, "startTime")
         end = _int_param(params, "endTime")
         return self.market.visible_rows(start, end, limit)
@@ -319,7 +319,7 @@ class RestApi:
     def _premium_index(self, params: dict[str, str]) -> object:
         symbol = params.get("symbol", "")
         if symbol and symbol != self.exchange.symbol:
-            raise ApiError(-1121)
+            raise ApiError(BinanceError.BAD_SYMBOL)
         market_ms = self.market.market_time_ms()
         last_rate, next_time = DEFAULT_FUNDING_RATE, market_ms - market_ms % FUNDING_PERIOD_MS + FUNDING_PERIOD_MS
         if self._funding_times:
@@ -343,12 +343,12 @@ class RestApi:
 
     def _open_orders(self, params: dict[str, str]) -> list:
         if params.get("symbol") and params["symbol"] != self.exchange.symbol:
-            raise ApiError(-1121)
+            raise ApiError(BinanceError.BAD_SYMBOL)
         return [self.exchange.render.query(o) for o in self.exchange.open_orders()]
 
     def _all_orders(self, params: dict[str, str]) -> list:
         if params.get("symbol", "") != self.exchange.symbol:
-            raise ApiError(-1121) if params.get("symbol") else ApiError.of(-1102, "symbol")
+            raise ApiError(BinanceError.BAD_SYMBOL) if params.get("symbol") else ApiError.of(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, "symbol")
         limit = _int_param(params, "limit", 500) or 500
         start, end = _int_param(params, "startTime"), _int_param(params, "endTime")
         orders = sorted(self.exchange.orders.values(), key=lambda o: o.order_id)

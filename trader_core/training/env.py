@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from ..accounting import FuturesAccount, price_to_decimal
+from ..accounting import FuturesAccount, drawdown_reached, price_to_decimal
 from ..exchanges.filters import SymbolFilters
 from ..observation import FeatureScaler, ObservationLayout, PortfolioState, build_observation
 from ..policy import ActionMapping
@@ -173,8 +173,7 @@ class TradingEnv(gym.Env):
         self._peak = max(self._peak, equity_next)
         self._row = j
         reward = math.log(max(equity_next, 1e-9) / float(equity_before))
-        drawdown = 1.0 - equity_next / self._peak
-        terminated = equity_next <= 0 or drawdown >= self.setup.drawdown_limit
+        terminated = equity_next <= 0 or drawdown_reached(equity_next, self._peak, self.setup.drawdown_limit)
         truncated = (not terminated) and j >= self._end
         info = record.as_info()
         info["funding"] = funding  # settled inside the next candle, after this decision

@@ -1,0 +1,204 @@
+"""Break each safety rule on purpose and check that a test fails: a rule is pinned only then.
+
+Not part of ``make test`` (it runs the suite's safety tests once per rule, ~20-30 min).
+Run it after changing a safety rule or the test that pins it:
+
+    .venv/bin/python tests/break_rules.py            # every rule
+    .venv/bin/python tests/break_rules.py latch lock # rules whose name contains a word
+
+It copies the working tree to a temporary folder (never touching this one), applies one
+mutation at a time - an exact text replacement that must match once - runs the tests
+named for that rule with ``PYTHONPATH`` on the copy (so ``sactui`` subprocesses run the
+broken code too), and reports PINNED (a test failed) or NOT PINNED. Exit status 1 when
+any rule is not pinned or a mutation no longer applies.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+U, I = "tests/unit/", "tests/integration/"
+RULES = (
+    Rule("drawdown on equity incl. unrealised PnL", "trader_core/engine.py",
+         "if self.guard.breached(equity):", "if self.guard.breached(self.account.wallet_balance):",
+         (U + "test_engine_rules.py::test_a_losing_open_position_trips_the_limit_on_equity_while_the_wallet_stays",)),
+    Rule("drawdown trips at exactly the limit", "trader_core/risk.py",
+         "return equity <= self.peak * (1 - Decimal(str(self.limit)))",
+         "return equity < self.peak * (1 - Decimal(str(self.limit)))",
+         (U + "test_engine_rules.py::test_guard_trips_at_exactly_the_limit_and_not_a_hair_before",)),
+    Rule("drawdown from the session's peak", "trader_core/risk.py",
+         "if self.peak is None or equity > self.peak:", "if self.peak is None:",
+         (U + "test_engine_rules.py::test_the_limit_is_measured_from_the_session_peak",)),
+    Rule("emergency: flat only when the exchange reads flat", "trader_core/emergency.py",
+         "        return position is not None and position.flat\n", "        return True\n",
+         (I + "test_emergency.py::test_a_refused_close_is_not_flat_halts_and_keeps_trying_until_flat",)),
+    Rule("emergency: configured attempts before the first record", "trader_core/emergency.py",
+         "            if until_round is not None and number >= until_round:",
+         "            if until_round is not None:",
+         (I + "test_emergency.py::test_a_refused_close_is_not_flat_halts_and_keeps_trying_until_flat",)),
+    Rule("emergency keeps closing until flat (never just exits)", "trader_core/engine.py",
+         "            if self._pending_close is not None:\n                await self._keep_closing()\n", "",
+         (I + "test_emergency.py::test_a_refused_close_is_not_flat_halts_and_keeps_trying_until_flat",
+          I + "test_emergency.py::test_partial_fills_are_closed_round_after_round_and_every_fill_is_recorded")),
+    Rule("connector close-all re-reads the position", "trader_core/exchanges/binance.py",
+         "                await self.clock.sleep(min(self.retrier.delay_s, 0.5))\n                position = await self.position()",
+         "                await self.clock.sleep(min(self.retrier.delay_s, 0.5))\n"
+         "                position = PositionState(self.symbol, ZERO, ZERO, ZERO, ZERO)",
+         (I + "test_connector.py::test_close_all_whose_orders_are_lost_never_reports_flat",)),
+    Rule("consecutive failures trigger the emergency at the count", "trader_core/engine.py",
+         "if self.consecutive_failures >= self.settings.risk.max_consecutive_failures:",
+         "if self.consecutive_failures > self.settings.risk.max_consecutive_failures:",
+         (I + "test_emergency.py::test_consecutive_failures_trigger_the_emergency_at_the_configured_count",)),
+    Rule("an unknown order outcome runs the emergency", "trader_core/engine.py",
+         "        except (OrderOutcomeUnknown, CredentialsError) as exc:\n"
+         "            await self._emergency(\"critical_error\", str(exc))\n",
+         "        except (OrderOutcomeUnknown, CredentialsError) as exc:\n            pass\n",
+         (I + "test_emergency.py::test_an_unknown_order_outcome_runs_the_emergency",)),
+    Rule("stale candles never trade", "trader_core/engine.py",
+         "            if stale:\n                return \"stale\"", "            if False:\n                return \"stale\"",
+         (U + "test_engine_rules.py::test_stale_candles_never_trade_even_when_the_policy_wants_to",)),
+    Rule("backfilled candles never trade", "trader_core/engine.py",
+         "            if candle.backfilled:\n                return \"backfilled\"",
+         "            if False:\n                return \"backfilled\"",
+         (I + "test_engine_faults.py::test_the_newest_candle_caught_up_after_a_reconnect_is_never_traded",)),
+    Rule("an unknown outcome is looked up, never resent", "trader_core/exchanges/binance.py",
+         "                    return await self._resolve(client_order_id, side, abs(quantity), attempt)",
+         "                    found = await self._resolve(client_order_id, side, abs(quantity), attempt)\n"
+         "                    if found.status != NOT_FOUND:\n                        return found\n"
+         "                    continue",
+         (I + "test_connector.py::test_unprocessed_5xx_is_looked_up_for_the_grace_window_and_never_resent",
+          I + "test_engine_faults.py::test_an_order_lost_before_processing_is_recorded_not_found_and_never_resent")),
+    Rule("recovery finds an order sent before the crash", "trader_core/engine.py",
+         "            order = plan.candle_orders.get(candle.open_time)", "            order = None",
+         (I + "test_crash_restart.py::test_kill_9_between_the_order_and_its_row_finds_the_order_on_restart",)),
+    Rule("recovery finds a crashed emergency's close orders", "trader_core/recovery.py",
+         "            emergencies.setdefault(parsed.emergency_seq, (parsed.trigger, []))[1].append(order)",
+         "            pass",
+         (I + "test_crash_restart.py::test_kill_9_in_the_middle_of_an_emergency_is_recovered_from_its_close_ids",)),
+    Rule("candles closed while down are journaled", "trader_core/engine.py",
+         "        missed = [c for c in history if last is None or c.open_time > last]", "        missed = []",
+         (I + "test_crash_restart.py::test_kill_9_after_a_row_then_restart_keeps_the_journal_and_never_acts_twice",)),
+    Rule("testnet/live journals are fsynced per row", "trader_core/launcher.py",
+         "    return exchange, feed, clock, market_clock, True", "    return exchange, feed, clock, market_clock, False",
+         (I + "test_engine_faults.py::test_feed_events_reach_the_operator_through_the_launcher",)),
+    Rule("the latch is written before the first close order", "trader_core/engine.py",
+         "        if trigger == \"max_drawdown\" and self.latching:", "        if False:",
+         (I + "test_emergency.py::test_the_drawdown_latch_is_written_before_the_first_close_order",)),
+    Rule("unlatch finds the latch of every mode", "trader_core/modes.py",
+         "LATCHING_FOLDERS: tuple[str, ...] = tuple(dict.fromkeys(m.journal_folder for m in Mode if m.latches))",
+         "LATCHING_FOLDERS: tuple[str, ...] = (\"produccion\",)",
+         (I + "test_session_lifecycle.py::test_a_sim_latch_is_found_and_cleared_by_unlatch",)),
+    Rule("an emergency ends the session (restart works the first time)", "trader_core/launcher.py",
+         "        store.end(session, status=HALTED, reason=engine.halted_reason)", "        pass",
+         (I + "test_crash_restart.py::test_restart_after_an_emergency_works_the_first_time",)),
+    Rule("one process per run and mode", "trader_core/launcher.py",
+         "    lock = SessionLock.acquire(folder, f\"a {mode} session of {run.train_id}\")",
+         "    lock = SessionLock(folder, None)",
+         (I + "test_session_lifecycle.py::test_a_second_process_on_the_same_run_is_refused_and_changes_nothing",)),
+    Rule("a ban holds trading instead of counting as failures", "trader_core/engine.py",
+         "        except TradingHeld as exc:\n            self.pipeline.on_candle(candle)\n            self._held(exc)\n"
+         "            await self._journal_skip(candle, \"SKIPPED:banned\", started)\n            return\n",
+         "",
+         (I + "test_engine_faults.py::test_a_ban_holds_trading_keeps_the_session_up_and_resumes_when_it_lifts",)),
+    Rule("a journal write failure runs the emergency", "trader_core/engine.py",
+         "                await self._emergency(\"journal_failure\", f\"the journal cannot be written: {exc}\")",
+         "                pass",
+         (I + "test_session_lifecycle.py::test_a_journal_that_cannot_be_written_stops_trading_and_runs_the_emergency",)),
+    Rule("a wrong-shaped answer is an exchange error", "trader_core/exchanges/payloads.py",
+         "    if not isinstance(payload, dict):\n        raise MalformedResponse(", "    if False:\n        raise MalformedResponse(",
+         (I + "test_engine_faults.py::test_a_wrong_shaped_answer_is_an_exchange_failure_not_a_crash",)),
+    Rule("feed events reach the operator", "trader_core/launcher.py",
+         "stale_after_s=stale_after,\n                     on_event=events.report)", "stale_after_s=stale_after)",
+         (I + "test_engine_faults.py::test_feed_events_reach_the_operator_through_the_launcher",)),
+    Rule("statistics count emergency fills", "trader_core/journal.py",
+         "        self._apply_emergency(float(record.equity), int(record.close_fills), float(record.fees or 0))",
+         "        pass",
+         (I + "test_engine_faults.py::test_session_statistics_count_every_fill_model_f9_and_emergency",)),
+    Rule("every candle gets a row, even a failed one", "trader_core/engine.py",
+         "            await self._journal_skip(candle, \"ERROR:account\", started)\n", "",
+         (I + "test_emergency.py::test_consecutive_failures_trigger_the_emergency_at_the_configured_count",)),
+    Rule("a kline the exchange does not confirm is refused", "trader_core/feeds/kline_feed.py",
+         "                            \"do not confirm; trading goes on\")\n                return\n",
+         "                            \"do not confirm; trading goes on\")\n",
+         (I + "test_engine_faults.py::test_a_kline_far_in_the_future_is_refused_and_trading_goes_on",)),
+    Rule("--sim never resumes onto a fresh offline exchange", "trader_core/launcher.py",
+         "resumable=mode.trades_real_exchange)", "resumable=True)",
+         (I + "test_session_lifecycle.py::test_a_second_process_on_the_same_run_is_refused_and_changes_nothing",)),
+    Rule("a directory named HALTED still latches", "trader_core/latch.py",
+         "    except OSError as exc:  # a directory or an unreadable file named HALTED: still latched",
+         "    except ZeroDivisionError as exc:",
+         (I + "test_session_lifecycle.py::test_a_directory_named_halted_still_latches_with_one_line",)),
+    Rule("a flat exchange after a crash is accepted, a different position refused", "trader_core/reconcile.py",
+         "    if held == 0 and not unknown_orders:", "    if held == 0 and not unknown_orders and False:",
+         (U + "test_reconcile.py",)),
+)
+
+
+def copy_tree(target: Path) -> None:
+    ignore = shutil.ignore_patterns(".venv", ".git", "__pycache__", ".pytest_cache", "*.pyc")
+    shutil.copytree(REPO, target / "repo", ignore=ignore)
+    shared = REPO.parent / "shared"
+    if shared.exists():
+        (target / "shared").symlink_to(shared)
+
+
+def run(copy: Path, tests: tuple[str, ...]) -> tuple[int, str]:
+    env = dict(os.environ, PYTHONPATH=str(copy))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+                          cwd=copy, env=env, capture_output=True, text=True, timeout=1800)
+    tail = [line for line in proc.stdout.splitlines() if line.strip()][-1:] or [""]
+    return proc.returncode, tail[0]
+
+
+def main(words: list[str]) -> int:
+    chosen = [r for r in RULES if not words or any(w.lower() in r.name.lower() for w in words)]
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="sactui-break-") as tmp:
+        copy_tree(Path(tmp))
+        copy = Path(tmp) / "repo"
+        baseline = tuple(dict.fromkeys(t for rule in chosen for t in rule.tests))
+        code, tail = run(copy, baseline)
+        if code != 0:
+            print(f"the tests fail without any mutation ({tail}): fix them first")
+            return 1
+        print(f"baseline: {tail}", flush=True)
+        for rule in chosen:
+            path = copy / rule.file
+            text = path.read_text()
+            if text.count(rule.old) != 1:
+                print(f"STALE       {rule.name}: the mutation matches {text.count(rule.old)} times in {rule.file}")
+                failures += 1
+                continue
+            path.write_text(text.replace(rule.old, rule.new))
+            started = time.monotonic()
+            try:
+                code, tail = run(copy, rule.tests)
+            finally:
+                path.write_text(text)
+            verdict = "PINNED" if code != 0 else "NOT PINNED"
+            failures += code == 0
+            print(f"{verdict:<11} {rule.name}  [{time.monotonic() - started:.0f} s: {tail}]", flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
