@@ -24,14 +24,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 from .accounting import drawdown
+from .client_ids import emergency_order_ids
 from .clock import Clock
 from .errors import ExchangeError, TradingHeld
 from .exchanges.base import AccountState, CloseAllResult, Exchange, OrderResult, PositionState
 from .journal import EmergencyRecord
+from .latch import write_latch
 from .step_record import decimal_text
 from .time_utils import iso_ms
 
@@ -153,12 +157,12 @@ class Flattener:
             wait = self.wait_after(number)
             if held_until:
                 wait = max(wait, (held_until - self.clock.now_ms()) / 1000)
-            if await _sleep_unless(self.clock, wait, stop):
+            if await sleep_unless(self.clock, wait, stop):
                 outcome.taken_over = True
                 return outcome
 
 
-async def _sleep_unless(clock: Clock, seconds: float, stop: asyncio.Event | None) -> bool:
+async def sleep_unless(clock: Clock, seconds: float, stop: asyncio.Event | None) -> bool:
     """Sleep on the injected clock; True when ``stop`` was set first (or already)."""
     if stop is None:
         await clock.sleep(seconds)
@@ -204,3 +208,109 @@ def emergency_record(
         close_attempts=len(outcome.rounds), close_fills=len(fills), closed_qty=decimal_text(closed),
         close_avg_price=decimal_text(notional / executed) if executed else "", fees=decimal_text(fees),
     )
+
+
+def recovered_emergency_record(
+    *, seq: int, trigger: str, orders: tuple[OrderResult, ...], position: PositionState | None,
+    account: AccountState | None, peak: Decimal | None, state_after: str, mode: str, fee_rate: Decimal, now_ms: int,
+) -> EmergencyRecord:
+    """The row of an emergency a crash cut off, from its close orders found on the exchange."""
+    outcome = FlattenOutcome(ZERO, account=account)
+    record = emergency_record(
+        seq=seq, trigger=trigger, detail=f"recovered after a crash: {len(orders)} close order(s) of this emergency "
+        "found on the exchange", outcome=outcome, peak=peak, state_after=state_after, mode=mode,
+        fee_rate=fee_rate, now_ms=now_ms,
+    )
+    fills = [o for o in orders if o.executed_qty > 0]
+    executed = sum((o.executed_qty for o in fills), ZERO)
+    closed = sum((o.signed_executed_qty for o in fills), ZERO)
+    notional = sum((o.executed_qty * o.avg_price for o in fills), ZERO)
+    fees = sum((fill_fee(o.executed_qty, o.avg_price, fee_rate) for o in fills), ZERO)
+    after = position.quantity if position is not None else None
+    return replace(
+        record, close_orders=EmergencyRecord.join_ids(o.client_order_id for o in orders),
+        close_fills=len(fills), closed_qty=decimal_text(closed), fees=decimal_text(fees),
+        close_avg_price=decimal_text(notional / executed) if executed else "",
+        position_before=decimal_text(after - closed) if after is not None else "unknown",
+        position_after=decimal_text(after) if after is not None else "unknown",
+        flat=after == 0, close_attempts=0,
+    )
+
+
+@dataclass
+class PendingClose:
+    """An emergency whose configured attempts ended NOT FLAT: the protocol keeps closing."""
+
+    seq: int
+    trigger: str
+    detail: str
+    ids: Iterator[str]  # the emergency's id sequence: an id once taken is never used again
+    outcome: FlattenOutcome
+    recorded_rounds: int  # rounds already in a row
+
+
+class EmergencyProtocol:
+    """Latch, close with the configured attempts, record; keep closing while NOT FLAT.
+
+    The engine owns the states and the journal; this class owns what the protocol does
+    to the exchange and the latch, and what its rows say.
+    """
+
+    def __init__(
+        self, exchange: Exchange, clock: Clock, *, attempts: int, delay_s: float, max_delay_s: float,
+        emit: Callable[[str, str, str], object], session_tag: str, mode: str, fee_rate: Decimal,
+        latch_folder: Path | None,
+    ) -> None:
+        self.clock = clock
+        self.attempts = attempts
+        self.flattener = Flattener(exchange, clock, attempts=attempts, delay_s=delay_s, max_delay_s=max_delay_s,
+                                   emit=emit)
+        self._emit = emit
+        self.session_tag = session_tag
+        self.mode = mode
+        self.fee_rate = fee_rate
+        self.latch_folder = latch_folder
+
+    def latch(self, detail: str, equity: Decimal, peak: Decimal | None) -> None:
+        """A drawdown stop: latch the run before anything else, so even a crash mid-emergency refuses
+        the restart."""
+        if self.latch_folder is None:
+            return
+        now = datetime.fromtimestamp(self.clock.now_ms() / 1000, tz=timezone.utc)
+        write_latch(self.latch_folder, detail, equity, peak if peak is not None else equity, now)
+        self._emit("emergency", "latch", "drawdown latch written: restart refused until 'sactui unlatch'")
+
+    async def run(
+        self, seq: int, trigger: str, detail: str, *, position_before: Decimal, peak: Decimal | None,
+        state_after: str,
+    ) -> tuple[EmergencyRecord, FlattenOutcome, PendingClose | None]:
+        """The configured close attempts; the record; what still needs closing (None when flat,
+        and always None for an operator's flatten, which the operator repeats with F9)."""
+        ids = emergency_order_ids(self.session_tag, seq, trigger)
+        outcome = FlattenOutcome(position_before)
+        await self.flattener.run(outcome, ids, until_round=self.attempts)
+        record = self.record(seq, trigger, detail, outcome, peak, state_after)
+        pending = None
+        if not outcome.flat and trigger != "operator_flatten":
+            pending = PendingClose(seq, trigger, detail, ids, outcome, len(outcome.rounds))
+        return record, outcome, pending
+
+    async def keep_closing(
+        self, pending: PendingClose, stop: asyncio.Event, peak: Decimal | None, state_after: str,
+    ) -> EmergencyRecord:
+        """Rounds with backoff until the exchange reads flat or ``stop`` hands over; the closing row
+        (only the rounds after the first row, so nothing counts twice)."""
+        outcome = pending.outcome
+        await self.flattener.run(outcome, pending.ids, until_round=None, stop=stop)
+        if outcome.flat:
+            detail = f"{pending.detail}; flat after {len(outcome.rounds)} close attempts"
+        else:
+            detail = f"{pending.detail}; NOT FLAT when the operator took over"
+        return self.record(pending.seq, pending.trigger, detail, outcome.since(pending.recorded_rounds), peak,
+                           state_after)
+
+    def record(self, seq: int, trigger: str, detail: str, outcome: FlattenOutcome, peak: Decimal | None,
+               state_after: str) -> EmergencyRecord:
+        return emergency_record(seq=seq, trigger=trigger, detail=detail, outcome=outcome, peak=peak,
+                                state_after=state_after, mode=self.mode, fee_rate=self.fee_rate,
+                                now_ms=self.clock.now_ms())

@@ -36,33 +36,31 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
 
 from .accounting import Fill, drawdown, price_to_decimal
 from .candles import Candle
-from .client_ids import candle_order_id, emergency_order_ids
+from .client_ids import candle_order_id
 from .clock import Clock, SystemClock
 from .decision import DecisionPipeline
-from .emergency import FlattenOutcome, Flattener, _sleep_unless, emergency_record, fill_fee
+from .emergency import EmergencyProtocol, FlattenOutcome, PendingClose, fill_fee, sleep_unless
 from .errors import (
     CredentialsError, ExchangeError, FeedExhausted, JournalError, OrderOutcomeUnknown, OrderRejected,
     SactuiError, TradingHeld,
 )
 from .events import EngineEvent, EventLog
 from .exchanges.base import NOT_FOUND, AccountState, Exchange, OrderResult, PositionState
-from .journal import EmergencyRecord, Journal, read_emergencies, read_steps
-from .latch import write_latch
+from .journal import EmergencyRecord, Journal
 from .observation import PortfolioState
 from .reconcile import reconcile
-from .recovery import RECOVERY_MARGIN_MS, last_emergency_seq, plan_recovery
+from .recovery import read_recovery
 from .risk import DrawdownGuard, is_stale, pre_trade_block
 from .runs import TrainingRun
 from .session import SessionState
-from .states import EngineState
 from .settings import Settings
+from .states import EngineState
 from .step_record import AccountFigures, StepRecord, record_step
 from .time_utils import interval_ms, iso_ms
 
@@ -104,18 +102,6 @@ class _StopRequested(Exception):
     """stop() arrived while start-up waited for a ban to lift."""
 
 
-@dataclass
-class _PendingClose:
-    """An emergency whose configured attempts ended NOT FLAT: the protocol keeps closing."""
-
-    seq: int
-    trigger: str
-    detail: str
-    ids: object  # the emergency's id iterator (never reuse an id)
-    outcome: FlattenOutcome
-    recorded_rounds: int
-
-
 class TradingEngine:
     def __init__(
         self, run: TrainingRun, agent, exchange: Exchange, feed, settings: Settings,
@@ -145,9 +131,10 @@ class TradingEngine:
         if session.stats is not None and session.stats.peak_equity:
             self.guard.peak = Decimal(str(session.stats.peak_equity))
         retries = settings.retries
-        self.flattener = Flattener(
+        self.protocol = EmergencyProtocol(
             exchange, self.clock, attempts=retries.attempts, delay_s=retries.delay_seconds,
-            max_delay_s=settings.risk.flatten_retry_max_seconds, emit=self._event,
+            max_delay_s=settings.risk.flatten_retry_max_seconds, emit=self._event, session_tag=session.tag,
+            mode=str(mode), fee_rate=run.fee_rate, latch_folder=self.production_dir if latching else None,
         )
         self.state = EngineState.STARTING
         self.halted_reason = ""
@@ -160,7 +147,7 @@ class TradingEngine:
         self._stop = asyncio.Event()
         self.consecutive_failures = 0
         self._emergency_seq = 0
-        self._pending_close: _PendingClose | None = None
+        self._pending_close: PendingClose | None = None
         self._journal_broken = False
         self.account: AccountState | None = None
         self.position: PositionState | None = None
@@ -237,11 +224,8 @@ class TradingEngine:
             self._event("warning", "flatten", "the emergency protocol is already closing the position; "
                         "it keeps trying until the exchange reads flat")
             pending = self._pending_close
-            return emergency_record(
-                seq=pending.seq, trigger="operator_flatten", detail="F9 while the emergency protocol closes",
-                outcome=pending.outcome, peak=self.guard.peak, state_after=self.state, mode=self.mode,
-                fee_rate=self.training_run.fee_rate, now_ms=self.clock.now_ms(),
-            )
+            return self.protocol.record(pending.seq, "operator_flatten", "F9 while the emergency protocol closes",
+                                        pending.outcome, self.guard.peak, self.state)
         async with self._lock:
             reopened = False
             if not self.exchange.connected:
@@ -323,7 +307,7 @@ class TradingEngine:
             except TradingHeld as exc:
                 self._held(exc)
                 wait = max(1.0, (exc.until_ms - self.clock.now_ms()) / 1000)
-                if await _sleep_unless(self.clock, wait, self._stop):
+                if await sleep_unless(self.clock, wait, self._stop):
                     raise _StopRequested from None
 
     async def _start_up(self) -> None:
@@ -358,46 +342,30 @@ class TradingEngine:
         """After a crash: journal every order the dead process sent that no row names, and
         every candle that closed while it was down; return the position the exchange must hold."""
         journal = self.session.journal
-        rows, emergencies = read_steps(journal.steps_path), read_emergencies(journal.emergencies_path)
-        self._emergency_seq = last_emergency_seq(emergencies)
-        if rows:  # continue the session's running figures from its first row
-            first = rows[0]
-            self._start_wallet = (Decimal(str(first["wallet"])) + Decimal(first["order_fee"] or "0")
-                                  - Decimal(str(first["realized_pnl"])))
-        self._fees_paid = sum((Decimal(r["order_fee"] or "0") for r in rows), Decimal(0)) + sum(
-            (Decimal(r.get("fees") or "0") for r in emergencies), Decimal(0))
-        last = self.session.last_candle_open_time
-        since = (last if last is not None else history[0].open_time) - RECOVERY_MARGIN_MS
-        plan = plan_recovery(self.session.tag, rows, emergencies, await self.exchange.orders_since(since),
-                             start_position=self.session.start_position)
-        for seq, (trigger, found) in plan.emergency_orders.items():
-            self._emergency_seq = max(self._emergency_seq, seq)
-            outcome = FlattenOutcome(Decimal(0))
-            outcome.account = self.account
-            record = emergency_record(
-                seq=seq, trigger=trigger, detail=f"recovered after a crash: {len(found)} close order(s) of this "
-                "emergency found on the exchange", outcome=outcome, peak=self.guard.peak,
-                state_after=EngineState.STARTING,
-                mode=self.mode, fee_rate=self.training_run.fee_rate, now_ms=self.clock.now_ms(),
-            )
-            record = _with_orders(record, found, self.position, self.training_run.fee_rate)
-            self._event("warning", "recovered", f"emergency {seq} ({trigger}) was cut off by the crash: "
-                        f"{len(found)} close order(s) found on the exchange and journaled")
+        found = await read_recovery(
+            tag=self.session.tag, steps_path=journal.steps_path, emergencies_path=journal.emergencies_path,
+            last_candle=self.session.last_candle_open_time, start_position=self.session.start_position,
+            exchange=self.exchange, feed=self.feed, history=history, step_ms=self.step_ms, position=self.position,
+            account=self.account, peak=self.guard.peak, mode=str(self.mode), fee_rate=self.training_run.fee_rate,
+            now_ms=self.clock.now_ms(),
+        )
+        self._emergency_seq = found.last_seq
+        if found.start_wallet is not None:
+            self._start_wallet = found.start_wallet
+        self._fees_paid = found.fees_paid
+        for record in found.emergencies:
+            self._event("warning", "recovered", f"emergency {record.seq} ({record.trigger}) was cut off by the "
+                        f"crash: close order(s) {record.close_orders} found on the exchange and journaled")
             await self._record_emergency(record)
-        missed = [c for c in history if last is None or c.open_time > last]
-        for candle in missed:
-            order = plan.candle_orders.get(candle.open_time)
+        for candle, order in found.missed:
             if order is not None:
                 self._event("warning", "recovered", f"found order {order.client_order_id} ({order.status}, "
                             f"{order.executed_qty} executed) sent before the crash; journaled, not resent")
             await self._journal_recovered(candle, order)
-        if missed:
-            self._event("warning", "down", f"{len(missed)} candle(s) closed while the session was down; "
+        if found.missed:
+            self._event("warning", "down", f"{len(found.missed)} candle(s) closed while the session was down; "
                         "journaled as SKIPPED:down (or the order found for them)")
-        recovered = len(plan.recovered)
-        origin = f"the journal of session {self.session.tag}" + (
-            f" with {recovered} recovered order(s)" if recovered else "")
-        return plan.expected_position, origin
+        return found.plan.expected_position, found.origin
 
     async def _journal_recovered(self, candle: Candle, order: OrderResult | None) -> None:
         fill, status, client_id = None, "SKIPPED:down", ""
@@ -605,30 +573,28 @@ class TradingEngine:
         """Latch (drawdown), cancel, close all, verify flat by re-reading, record, HALT."""
         await self._run_emergency(trigger, detail, EngineState.HALTED)
 
-    async def _run_emergency(self, trigger: str, detail: str, state_after: str) -> EmergencyRecord:
+    async def _run_emergency(self, trigger: str, detail: str, state_after: EngineState) -> EmergencyRecord:
         self._emergency_seq += 1
         seq = self._emergency_seq
         level = "warning" if trigger == "operator_flatten" else "emergency"
         self._event(level, trigger, f"EMERGENCY ({trigger}): {detail}" if level == "emergency" else detail)
-        if trigger == "max_drawdown" and self.latching:
-            equity = self.account.equity if self.account else Decimal(0)
-            write_latch(self.production_dir, detail, equity, self.guard.peak or equity, self._now_dt())
-            self._event("emergency", "latch", "drawdown latch written: restart refused until 'sactui unlatch'")
+        if trigger == "max_drawdown":
+            self.protocol.latch(detail, self.account.equity if self.account else Decimal(0), self.guard.peak)
         self.state = EngineState.REDUCING
-        ids = emergency_order_ids(self.session.tag, seq, trigger)
-        outcome = FlattenOutcome(self.position.quantity if self.position else Decimal(0))
-        await self.flattener.run(outcome, ids, until_round=self.settings.retries.attempts)
+        record, outcome, pending = await self.protocol.run(
+            seq, trigger, detail, position_before=self.position.quantity if self.position else Decimal(0),
+            peak=self.guard.peak, state_after=state_after,
+        )
         self._absorb(outcome)
         self.state = state_after
         if state_after == EngineState.HALTED:
             self.halted_reason = f"{trigger}: {detail}"
             self.halted_trigger = trigger
-        record = self._emergency_row(seq, trigger, detail, outcome, state_after)
         await self._record_emergency(record)
         if outcome.flat:
             self._event("warning", "flat", "position is flat (read back from the exchange)")
-        elif trigger != "operator_flatten":
-            self._pending_close = _PendingClose(seq, trigger, detail, ids, outcome, len(outcome.rounds))
+        elif pending is not None:
+            self._pending_close = pending
             self._event("emergency", "not-flat",
                         f"position NOT FLAT after {len(outcome.rounds)} close attempts: {record.position_after}. "
                         "The protocol keeps closing until the exchange reads flat; stopping sactui (q, Ctrl-C) "
@@ -642,28 +608,17 @@ class TradingEngine:
     async def _keep_closing(self) -> None:
         """After the configured attempts ended NOT FLAT: keep closing (backoff) until flat or stop()."""
         pending = self._pending_close
-        await self.flattener.run(pending.outcome, pending.ids, until_round=None, stop=self._stop)
+        record = await self.protocol.keep_closing(pending, self._stop, self.guard.peak, EngineState.HALTED)
         self._absorb(pending.outcome)
-        tail = pending.outcome.since(pending.recorded_rounds)
+        rounds = len(pending.outcome.rounds)
         if pending.outcome.flat:
-            detail = f"{pending.detail}; flat after {len(pending.outcome.rounds)} close attempts"
-            self._event("warning", "flat", f"position is flat after {len(pending.outcome.rounds)} close attempts")
+            self._event("warning", "flat", f"position is flat after {rounds} close attempts")
         else:
-            detail = f"{pending.detail}; NOT FLAT when the operator took over"
             left = self.position.quantity if self.position else "unknown"
             self._event("emergency", "not-flat", f"the operator stopped the emergency close: position {left} "
                         "is left open on the exchange")
         self._pending_close = None
-        await self._record_emergency(
-            self._emergency_row(pending.seq, pending.trigger, detail, tail, EngineState.HALTED))
-
-    def _emergency_row(self, seq: int, trigger: str, detail: str, outcome: FlattenOutcome,
-                       state_after: str) -> EmergencyRecord:
-        return emergency_record(
-            seq=seq, trigger=trigger, detail=detail, outcome=outcome, peak=self.guard.peak,
-            state_after=state_after, mode=self.mode, fee_rate=self.training_run.fee_rate,
-            now_ms=self.clock.now_ms(),
-        )
+        await self._record_emergency(record)
 
     def _absorb(self, outcome: FlattenOutcome) -> None:
         """Take the account and position the protocol read back as the engine's own."""
@@ -698,28 +653,3 @@ class TradingEngine:
                 reopened.write_emergency(record)
             finally:
                 reopened.close()
-
-    def _now_dt(self) -> datetime:
-        return datetime.fromtimestamp(self.clock.now_ms() / 1000, tz=timezone.utc)
-
-
-def _with_orders(record: EmergencyRecord, orders, position: PositionState | None, fee_rate: Decimal) -> EmergencyRecord:
-    """A recovered emergency's row, with the close orders found on the exchange."""
-    from dataclasses import replace
-
-    from .step_record import decimal_text
-
-    fills = [o for o in orders if o.executed_qty > 0]
-    executed = sum((o.executed_qty for o in fills), Decimal(0))
-    closed = sum((o.signed_executed_qty for o in fills), Decimal(0))
-    notional = sum((o.executed_qty * o.avg_price for o in fills), Decimal(0))
-    fees = sum((fill_fee(o.executed_qty, o.avg_price, fee_rate) for o in fills), Decimal(0))
-    after = position.quantity if position is not None else None
-    return replace(
-        record, close_orders=EmergencyRecord.join_ids(o.client_order_id for o in orders),
-        close_fills=len(fills), closed_qty=decimal_text(closed), fees=decimal_text(fees),
-        close_avg_price=decimal_text(notional / executed) if executed else "",
-        position_before=decimal_text(after - closed) if after is not None else "unknown",
-        position_after=decimal_text(after) if after is not None else "unknown",
-        flat=after == 0, close_attempts=0,
-    )

@@ -19,9 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
+from .candles import Candle
 from .client_ids import parse_client_id, session_prefix
-from .exchanges.base import OrderResult
+from .emergency import recovered_emergency_record
+from .exchanges.base import AccountState, Exchange, OrderResult, PositionState
+from .journal import EmergencyRecord, read_emergencies, read_steps
 
 ZERO = Decimal(0)
 #: How far before the last journaled candle the exchange's order list is read.
@@ -98,4 +102,54 @@ def plan_recovery(
         candle_orders=dict(sorted(candle_orders.items())),
         emergency_orders={seq: (trigger, tuple(found)) for seq, (trigger, found) in sorted(emergencies.items())},
         journal_position=journal_position(step_rows, emergency_rows, start_position),
+    )
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What a resumed session must journal before it trades, read from the journal and the exchange."""
+
+    plan: RecoveryPlan
+    missed: tuple[tuple[Candle, OrderResult | None], ...]  # each candle after the last row, with its order
+    emergencies: tuple[EmergencyRecord, ...]  # rows for emergencies the crash cut off
+    last_seq: int  # the highest emergency number used so far
+    start_wallet: Decimal | None  # the session's starting wallet, from its first row
+    fees_paid: Decimal  # fees of every journaled fill (steps and emergencies)
+    origin: str  # how reconciliation names what it expects
+
+
+async def read_recovery(
+    *, tag: str, steps_path: Path, emergencies_path: Path, last_candle: int | None, start_position: Decimal,
+    exchange: Exchange, feed, history: Sequence[Candle], step_ms: int, position: PositionState,
+    account: AccountState, peak: Decimal | None, mode: str, fee_rate: Decimal, now_ms: int,
+) -> Recovery:
+    """Read the journal once, ask the exchange for the session's orders since its last row, and
+    work out every row the crash left unwritten (rows are written by the engine)."""
+    rows, emergencies = read_steps(steps_path), read_emergencies(emergencies_path)
+    start_wallet = None
+    if rows:  # the session's running figures continue from its first row
+        first = rows[0]
+        start_wallet = (Decimal(str(first["wallet"])) + Decimal(first["order_fee"] or "0")
+                        - Decimal(str(first["realized_pnl"])))
+    fees = sum((Decimal(r["order_fee"] or "0") for r in rows), ZERO) + sum(
+        (Decimal(r.get("fees") or "0") for r in emergencies), ZERO)
+    since = (last_candle if last_candle is not None else history[0].open_time) - RECOVERY_MARGIN_MS
+    plan = plan_recovery(tag, rows, emergencies, await exchange.orders_since(since), start_position)
+    candles = [c for c in history if last_candle is None or c.open_time > last_candle]
+    if last_candle is not None and candles and candles[0].open_time > last_candle + step_ms:
+        # down longer than the history reaches back: fetch the candles in between too
+        candles = list(await feed.closed_between(last_candle + step_ms, candles[0].open_time - step_ms)) + candles
+    seq = last_emergency_seq(emergencies)
+    records = []
+    for number, (trigger, found) in plan.emergency_orders.items():
+        seq = max(seq, number)
+        records.append(recovered_emergency_record(
+            seq=number, trigger=trigger, orders=found, position=position, account=account, peak=peak,
+            state_after="STARTING", mode=mode, fee_rate=fee_rate, now_ms=now_ms,
+        ))
+    recovered = len(plan.recovered)
+    origin = f"the journal of session {tag}" + (f" with {recovered} recovered order(s)" if recovered else "")
+    return Recovery(
+        plan=plan, missed=tuple((c, plan.candle_orders.get(c.open_time)) for c in candles),
+        emergencies=tuple(records), last_seq=seq, start_wallet=start_wallet, fees_paid=fees, origin=origin,
     )

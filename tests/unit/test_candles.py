@@ -1,6 +1,5 @@
 """Candle and funding loading: both CSV layouts, timestamp units, validation errors, helpers."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -9,7 +9,6 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal as D
 import pytest
 
 from support import AlternatingAgent, FixedAgent, PaperSession, engine_settings, frame_with_prices
-from trader_core.candles import load_candles
 from trader_core.latch import read_latch
 from trader_core.risk import DrawdownGuard
 
