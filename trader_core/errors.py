@@ -23,6 +23,7 @@ class ExitCode(enum.IntEnum):
     HALTED = 7  # the session ended HALTED by the emergency protocol
     ALREADY_RUNNING = 8  # another sactui process runs this run and mode
     JOURNAL = 9  # the journal cannot be written
+    TERMINAL_LOST = 129  # the console's terminal went away (128 + SIGHUP); the session was stopped cleanly
     INTERRUPTED = 130  # Ctrl-C before the session could stop cleanly
 
 

@@ -19,14 +19,25 @@ Keys (see ``keymap``): F9 / Ctrl+F flatten from any screen (priority bindings), 
 pauses, ``q`` quits (asking first when a position is open), ``?`` shows help.
 With ``--live`` a modal asks for the symbol before the session worker even starts.
 Time comes from an injected ``Clock`` so screenshots are reproducible.
+
+How it stops: ``q``, SIGTERM, SIGINT, SIGHUP and the loss of the terminal (``tmux
+kill-server``, a dropped SSH session: see ``terminal``) all take the same way out,
+whatever screen is open: the engine is asked to stop, the step in progress gets
+``stop_timeout_s`` (3.5 s) to finish, then it is cancelled and gets ``cancel_grace_s``
+(1 s) to close its journal and session file; then the app exits. So the process is
+gone within 5 s. A second signal changes nothing: the stop under way is already
+bounded. ``SessionResult.stopped_by`` says which way was taken; the command line
+exits with 129 (128 + SIGHUP, what a shell reports for a hang-up) when nobody was
+left at the terminal, so a supervisor can tell it from a requested stop (0).
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from dataclasses import dataclass, replace
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -50,8 +61,14 @@ from .widgets.header import HeaderView, SessionHeader, SessionIdentity
 from .widgets.position import PositionPane
 from .widgets.stats import StatsPane, StatsView
 
+if TYPE_CHECKING:  # terminal.py needs termios: imported only where the Linux driver is used
+    from .terminal import TerminalLost
+
 Runner = Callable[[], Awaitable[Any]]
 ACTIVE = (WorkerState.PENDING, WorkerState.RUNNING)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+TERMINAL_LOST = "terminal lost"
+HANGUPS = frozenset({"SIGHUP", TERMINAL_LOST})  # the ways out that mean nobody is at the terminal
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,12 @@ class SessionResult:
     cancelled: bool = False  # --live not confirmed: nothing connected
     error: BaseException | None = None  # the engine's crash, if it crashed
     snapshot: EngineSnapshot | None = None  # the last state seen
+    stopped_by: str | None = None  # "q", a signal's name ("SIGTERM"...) or "terminal lost"
+
+    @property
+    def hangup(self) -> bool:
+        """The console ended because its terminal went away (SIGHUP or a dead tty)."""
+        return self.stopped_by in HANGUPS
 
 
 class SactuiApp(App[SessionResult]):
@@ -74,7 +97,7 @@ class SactuiApp(App[SessionResult]):
     def __init__(
         self, options=None, settings=None, *, engine: ConsoleEngine | None = None, runner: Runner | None = None,
         identity: SessionIdentity | None = None, confirm_live: str | None = None, clock: Clock | None = None,
-        refresh_hz: float = 4.0, chart_hz: float = 2.0, stop_timeout_s: float = 5.0,
+        refresh_hz: float = 4.0, chart_hz: float = 2.0, stop_timeout_s: float = 3.5, cancel_grace_s: float = 1.0,
     ) -> None:
         """Either ``options`` + ``settings`` (a real start through ``run_session``), or an
         ``engine`` and/or a ``runner`` (a coroutine factory run as the engine worker).
@@ -93,6 +116,7 @@ class SactuiApp(App[SessionResult]):
         self.refresh_hz = refresh_hz
         self.chart_hz = chart_hz
         self.stop_timeout_s = stop_timeout_s
+        self.cancel_grace_s = cancel_grace_s
         if identity is None:
             if engine is not None:
                 s = engine.snapshot
@@ -106,8 +130,21 @@ class SactuiApp(App[SessionResult]):
         self._cancelled = False
         self._flattening = False
         self._shutting_down = False
+        self._stopped_by: str | None = None
         self._seen: EngineSnapshot | None = None
         self._seen_at = 0.0
+
+    def get_driver_class(self):
+        """Textual's Linux driver, guarded against a terminal that disappears (see ``terminal``)."""
+        driver_class = super().get_driver_class()
+        if sys.platform != "win32":
+            from textual.drivers.linux_driver import LinuxDriver
+
+            from .terminal import GuardedLinuxDriver
+
+            if driver_class is LinuxDriver:
+                return GuardedLinuxDriver
+        return driver_class
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -172,6 +209,8 @@ class SactuiApp(App[SessionResult]):
         )
 
     def _on_live_answer(self, typed: str | None) -> None:
+        if self._shutting_down:  # a signal came first: connect nothing
+            return
         if typed is None or typed != self._confirm_live:
             self._cancelled = True
             self.exit(SessionResult(cancelled=True))
@@ -340,7 +379,7 @@ class SactuiApp(App[SessionResult]):
         self._begin_shutdown(flatten=False)
 
     def _on_quit_answer(self, choice: str | None) -> None:
-        if choice in (FLATTEN, LEAVE):
+        if choice in (FLATTEN, LEAVE) and not self._shutting_down:
             self._begin_shutdown(flatten=choice == FLATTEN)
 
     def _begin_shutdown(self, flatten: bool) -> None:
@@ -348,41 +387,61 @@ class SactuiApp(App[SessionResult]):
         self.run_worker(self._stop_session(flatten), name="shutdown", group="shutdown", exit_on_error=False)
 
     async def _stop_session(self, flatten: bool) -> None:
+        """Stop the engine within the budget (see the module) and exit the app."""
         engine = self._engine
         if flatten and engine is not None:
-            if not await self._flatten(engine):
+            if not await self._flatten(engine) and self._stopped_by is None:
                 self._shutting_down = False
                 self.notify("not quitting: the flatten did not end flat. q then l quits leaving it open",
                             severity="error", timeout=20)
                 return
+            # flat - or a signal arrived during the flatten: it asked to stop, so stop
         self._note("info", "quit", "stopping the engine…")
         if engine is not None:
             engine.stop()
         worker = self.engine_worker
         if worker is not None and worker.state in ACTIVE:
             if not await _wait(worker, self.stop_timeout_s):
-                self._note("warning", "quit", f"engine did not stop within {self.stop_timeout_s:.0f}s: cancelling")
+                self._note("warning", "quit", f"engine did not stop within {self.stop_timeout_s:g}s: cancelling")
                 worker.cancel()
-                await _wait(worker, 2.0)
+                await _wait(worker, self.cancel_grace_s)
         self.exit(self.result)
 
     @property
     def result(self) -> SessionResult:
-        return SessionResult(cancelled=self._cancelled, error=self._error, snapshot=self._snapshot())
+        return SessionResult(cancelled=self._cancelled, error=self._error, snapshot=self._snapshot(),
+                             stopped_by=self._stopped_by or ("q" if self._shutting_down else None))
 
     def _install_signal_handlers(self) -> None:
-        """SIGTERM / SIGHUP (a service stop, a dropped SSH session): the same clean stop as
-        ``q`` leaving the position as it is - the journal, the session file and the
-        connections are closed properly instead of the process dying mid-step."""
+        """SIGTERM / SIGINT (a service stop) and SIGHUP (a dropped SSH session): the same
+        clean stop as ``q`` leaving the position as it is - the journal, the session file
+        and the connections are closed properly instead of the process dying mid-step.
+        The handlers live on the event loop, which removes them when it closes."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
+        for sig in STOP_SIGNALS:
             try:
                 loop.add_signal_handler(sig, self._on_stop_signal, sig)
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
                 pass
 
     def _on_stop_signal(self, sig: signal.Signals) -> None:
-        self._note("warning", "signal", f"{sig.name} received: stopping cleanly (position left as it is)")
+        self._stop_from_outside(sig.name, f"{sig.name} received")
+
+    def on_terminal_lost(self, message: TerminalLost) -> None:
+        """The driver found the terminal gone (see ``terminal``): stop as for SIGHUP."""
+        self._stop_from_outside(TERMINAL_LOST, f"the terminal is gone ({message.why})")
+
+    def _stop_from_outside(self, reason: str, what: str) -> None:
+        """A stop nobody typed: the first one decides ``stopped_by``; repeats only log, and
+        after the app has exited (``return_value`` set) there is nothing left to stop."""
+        if self._stopped_by is not None or self.return_value is not None:
+            if self.event_log.is_attached:
+                self._note("warning", "signal", f"{what}: already stopping")
+            return
+        self._stopped_by = reason
+        self._note("warning", "signal", f"{what}: stopping cleanly (position left as it is)")
+        if self._confirm_live is not None and self.engine_worker is None:
+            self._cancelled = True  # the live question was never answered: nothing connected
         if not self._shutting_down:
             self._begin_shutdown(flatten=False)
 

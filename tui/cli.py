@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from trader_core.errors import ConfigError, SactuiError
+from trader_core.errors import ConfigError, ExitCode, SactuiError
 
 COMMANDS = ("train", "runs", "features", "replay", "sim", "backtest", "unlatch")
 
@@ -255,7 +255,10 @@ def _run_console(options, settings, run) -> int:
 
     ``--live`` is confirmed inside the console by typing the symbol before anything
     connects; a crash of the engine is shown there and, after quitting, mapped to the
-    same message and exit code as a headless run."""
+    same message and exit code as a headless run. A session that ended because its
+    terminal went away (SIGHUP, a dead tty) exits with ``ExitCode.TERMINAL_LOST`` (129)
+    - a crash or a HALT still takes precedence; with the terminal gone the report is
+    dropped (see ``tui.terminal``)."""
     from tui.app import SactuiApp
     from tui.widgets.header import SessionIdentity
 
@@ -265,9 +268,10 @@ def _run_console(options, settings, run) -> int:
     result = app.run()
     if result is None:
         return 0
+    done = ExitCode.TERMINAL_LOST if result.hangup else ExitCode.OK
     if result.cancelled:
         _say("live session cancelled: nothing connected, no order sent")
-        return 0
+        return done
     if result.error is not None:
         raise result.error
     snapshot = result.snapshot
@@ -282,7 +286,7 @@ def _run_console(options, settings, run) -> int:
         if snapshot.state == "HALTED":
             print(f"HALTED: {snapshot.halted_reason}", file=sys.stderr)
             return 7
-    return 0
+    return done
 
 
 def cmd_backtest(argv: list[str]) -> int:

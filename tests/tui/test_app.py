@@ -21,14 +21,17 @@ from tui.screens.help import HelpScreen
 from tui.screens.live_confirm import LiveConfirmScreen
 from tui.screens.quit_confirm import QuitConfirmScreen
 from tui.widgets.drawdown import DrawdownGauge
-from tui.widgets.header import SessionIdentity
-from tui_support import hosted, open_position, screen_text, wait_until
+from tui_support import exchange_position, hosted, live_app, open_position, screen_text, wait_until
 
 SIZE = (120, 40)
 
 
 def log_lines(app) -> list[str]:
     return app.event_log.plain_lines
+
+
+def screen_line(app, index: int) -> str:
+    return screen_text(app).splitlines()[index]
 
 
 async def test_f9_with_the_live_modal_open_flattens_at_once(harness):
@@ -66,15 +69,13 @@ async def test_p_toggles_paused_and_running(harness):
         await hosted(app, h)
         await h.step(1)
         await pilot.press("p")
-        await pilot.pause(0.3)
-        assert h.engine.snapshot.state == "PAUSED"
-        assert " PAUSED " in screen_text(app).splitlines()[0]
+        assert h.engine.snapshot.state == "PAUSED"  # the key acted at once...
+        await wait_until(lambda: " PAUSED " in screen_line(app, 0), what="PAUSED in the header")  # ...and shows
         await h.step(2)  # data keeps flowing while paused
         assert h.engine.snapshot.steps[-1].order_status in ("SKIPPED:paused", "SKIPPED:deadband", "SKIPPED:on_target")
         await pilot.press("p")
-        await pilot.pause(0.3)
         assert h.engine.snapshot.state == "RUNNING"
-        assert "RUNNING" in screen_text(app).splitlines()[0]
+        await wait_until(lambda: "RUNNING" in screen_line(app, 0), what="RUNNING in the header")
         assert any("paused:" in line for line in log_lines(app)) and any("resumed" in line for line in log_lines(app))
 
 
@@ -86,22 +87,23 @@ async def test_q_with_an_open_position_asks_then_flattens_and_stops_cleanly(harn
         await hosted(app, h)
         await h.step(1)
         await pilot.press("q")
-        await pilot.pause(0.2)
-        assert isinstance(app.screen, QuitConfirmScreen)
+        await wait_until(lambda: isinstance(app.screen, QuitConfirmScreen), what="the quit question")
+        await pilot.pause()
         assert app.screen.focused is not None and app.screen.focused.id == "stay"
         shown = screen_text(app)
         assert "A position is open" in shown and "SHORT " in shown and "Flatten, then quit" in shown
         await pilot.press("escape")  # stay: nothing happens
-        await pilot.pause(0.2)
-        assert not isinstance(app.screen, QuitConfirmScreen) and app.return_value is None
+        await wait_until(lambda: not isinstance(app.screen, QuitConfirmScreen), what="the question to close")
+        assert app.return_value is None
         assert h.engine.state == "RUNNING"
         await pilot.press("q")
-        await pilot.pause(0.2)
+        await wait_until(lambda: isinstance(app.screen, QuitConfirmScreen), what="the quit question again")
         started = time.monotonic()
         await pilot.press("f")  # flatten, then quit
         await wait_until(lambda: app.return_value is not None, timeout=8, what="the app to exit")
         assert time.monotonic() - started < 5
-    assert h.engine.state == "STOPPED" and (await h.exchange.position()).flat if h.exchange.client else True
+    assert h.engine.state == "STOPPED" and h.exchange.client is None  # stopped, its connection closed
+    assert (await exchange_position(h.sim)).flat  # and the exchange itself says flat
     rows = read_emergencies(h.session.journal.emergencies_path)
     assert [r["trigger"] for r in rows] == ["operator_flatten"] and rows[0]["flat"] == "true"
     assert app.return_value.error is None and not app.return_value.cancelled
@@ -117,24 +119,13 @@ async def test_q_when_flat_quits_without_asking(harness):
     assert h.engine.state == "STOPPED"
 
 
-def live_app(h, runner_calls):
-    async def runner():
-        runner_calls.append(True)
-        app.attach_engine(h.engine)  # what run_session's on_engine does
-        await h.engine.run()
-
-    app = SactuiApp(runner=runner, confirm_live="BTCUSDT",
-                    identity=SessionIdentity("live", "BTCUSDT", "1h", h.engine.training_run.train_id))
-    return app
-
-
 async def test_live_modal_refuses_anything_but_the_exact_symbol_then_accepts_it(harness, sim):
     h = harness(mode="live")
     calls = []
     app = live_app(h, calls)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.2)
-        assert isinstance(app.screen, LiveConfirmScreen)
+        await wait_until(lambda: isinstance(app.screen, LiveConfirmScreen), what="the live question")
+        await pilot.pause()
         assert app.screen.focused.id == "cancel"  # Enter would cancel
         assert "LIVE · REAL MONEY" in screen_text(app).splitlines()[0]
         field = app.screen.query_one("#symbol", Input)
@@ -162,8 +153,8 @@ async def test_live_modal_cancel_exits_without_connecting(harness, sim):
     calls = []
     app = live_app(h, calls)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.2)
-        assert isinstance(app.screen, LiveConfirmScreen)
+        await wait_until(lambda: isinstance(app.screen, LiveConfirmScreen), what="the live question")
+        await pilot.pause()
         await pilot.press("enter")  # Cancel has the focus
         await wait_until(lambda: app.return_value is not None, what="the app to exit")
     assert app.return_value.cancelled
@@ -179,13 +170,11 @@ async def test_an_engine_error_reaches_the_log_and_the_console_stays_usable(harn
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(lambda: app.engine_worker is not None and app.engine_worker.is_finished,
                          what="the engine to fail")
-        await pilot.pause(0.3)
+        await wait_until(lambda: "engine error: refusing to trade" in screen_line(app, 1), what="the error on screen")
         errors = [line for line in log_lines(app) if "the session stopped with an error" in line]
         assert errors and "ReconciliationError" in errors[0] and "refusing to trade" in errors[0]
-        assert "engine error: refusing to trade" in screen_text(app).splitlines()[1]
         await pilot.press("question_mark")  # still responsive
-        await pilot.pause(0.2)
-        assert isinstance(app.screen, HelpScreen)
+        await wait_until(lambda: isinstance(app.screen, HelpScreen), what="the help screen")
         await pilot.press("f9")  # and F9 is still taken and answered from behind the help screen
         await wait_until(lambda: any(("FLAT:" in line or "flatten FAILED" in line or "NOT FLAT" in line)
                                      for line in log_lines(app)), what="the flatten report")
@@ -234,7 +223,7 @@ async def test_a_drawdown_emergency_shows_halted_everywhere(harness):
             if h.engine.state == "HALTED":
                 break
         await wait_until(lambda: app.engine_worker.is_finished, what="the engine to stop")
-        await pilot.pause(0.3)
+        await wait_until(lambda: " HALTED " in screen_line(app, 0), what="HALTED in the header")
         shown = screen_text(app)
         assert " HALTED " in shown.splitlines()[0] and "halted: max_drawdown" in shown.splitlines()[1]
         assert app.query_one(DrawdownGauge).level == "HALTED" and " HALTED " in shown

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from support import EngineHarness
+from support import EngineHarness, make_connector
+from trader_core.exchanges.base import PositionState
 
 
 async def open_position(h: EngineHarness, quantity: Decimal) -> None:
@@ -16,6 +17,17 @@ async def open_position(h: EngineHarness, quantity: Decimal) -> None:
         symbol="BTCUSDT", side="BUY" if quantity > 0 else "SELL", type="MARKET",
         quantity=str(abs(quantity)), newClientOrderId="operator-manual-1",
     )
+
+
+async def exchange_position(sim) -> PositionState:
+    """The position as the exchange reports it now, through a fresh connection of our own
+    (the session's connection is closed once the console has stopped it)."""
+    connector = make_connector(sim)
+    await connector.connect()
+    try:
+        return await connector.position()
+    finally:
+        await connector.close()
 
 
 async def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
@@ -42,6 +54,21 @@ async def _finished(worker) -> None:
         await worker.wait()
     except Exception:  # noqa: BLE001 - the tests look at the log and the state, not at this
         pass
+
+
+def live_app(h: EngineHarness, runner_calls: list):
+    """A ``--live`` console: the runner (recording that it ran) starts only after confirmation."""
+    from tui.app import SactuiApp
+    from tui.widgets.header import SessionIdentity
+
+    async def runner():
+        runner_calls.append(True)
+        app.attach_engine(h.engine)  # what run_session's on_engine does
+        await h.engine.run()
+
+    app = SactuiApp(runner=runner, confirm_live="BTCUSDT",
+                    identity=SessionIdentity("live", "BTCUSDT", "1h", h.engine.training_run.train_id))
+    return app
 
 
 def screen_text(app) -> str:
