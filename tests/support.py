@@ -140,7 +140,7 @@ class EngineHarness:
         loop = self._asyncio.get_running_loop()
         self.task = self._asyncio.create_task(self.engine.run())
         deadline = loop.time() + self.timeout_s
-        while not (self.engine.state != "STARTING" and self.feed.connected):
+        while not (self.engine.state != "STARTING" and self.feed.connected and self.sim.streams.market_connections):
             if self.task.done():
                 self.task.result()
                 raise AssertionError(f"the engine ended during start-up (state {self.engine.state})")

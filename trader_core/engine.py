@@ -45,13 +45,32 @@ from .candles import Candle
 from .client_ids import candle_order_id
 from .clock import Clock, SystemClock
 from .decision import DecisionPipeline
-from .emergency import EmergencyProtocol, FlattenOutcome, PendingClose, fill_fee, sleep_unless
+from .emergency import (
+    EmergencyProtocol,
+    FlattenOutcome,
+    PendingClose,
+    fill_fee,
+    sleep_unless,
+)
 from .errors import (
-    CredentialsError, ExchangeError, FeedExhausted, JournalError, OrderOutcomeUnknown, OrderRejected,
-    SactuiError, TradingHeld,
+    CredentialsError,
+    ExchangeError,
+    FeedExhausted,
+    JournalError,
+    OrderOutcomeUnknown,
+    OrderRejected,
+    SactuiError,
+    TradingHeld,
 )
 from .events import EngineEvent, EventLog
-from .exchanges.base import NOT_FOUND, AccountState, Exchange, OrderResult, PositionState
+from .exchanges.base import (
+    NOT_FOUND,
+    AccountState,
+    Exchange,
+    OrderResult,
+    PositionState,
+)
+from .feeds.base import Feed
 from .journal import EmergencyRecord, Journal
 from .observation import PortfolioState
 from .reconcile import reconcile
@@ -104,7 +123,7 @@ class _StopRequested(Exception):
 
 class TradingEngine:
     def __init__(
-        self, run: TrainingRun, agent, exchange: Exchange, feed, settings: Settings,
+        self, run: TrainingRun, agent, exchange: Exchange, feed: Feed, settings: Settings,
         session: SessionState, production_dir: Path, *, mode: str, clock: Clock | None = None,
         market_clock: Clock | None = None, durable_journal: bool = True, events: EventLog | None = None,
         on_event: Callable[[EngineEvent], None] | None = None,

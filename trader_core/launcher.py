@@ -25,14 +25,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 from .candles import load_candles
-from .clock import CandleClock, FeedClock, SystemClock
+from .clock import CandleClock, Clock, FeedClock, SystemClock
 from .credentials import Credentials, credentials_from_env
 from .engine import EngineEvent, TradingEngine
 from .errors import ConfigError
 from .events import EventLog
+from .exchanges.base import Exchange
+from .feeds.base import Feed
 from .instance_lock import SessionLock
 from .journal import ensure_writable
 from .latch import check_not_latched
@@ -43,6 +45,7 @@ from .session import HALTED, STOPPED, SessionStore
 from .settings import Settings
 from .states import EngineState
 from .step_record import StepRecord
+from .time_utils import interval_ms
 
 JOURNAL_FOLDERS = {mode.value: mode.journal_folder for mode in Mode}
 
@@ -103,6 +106,8 @@ async def run_session(
     run = TrainingRun.load(options.train_id, options.runs_dir, trust_pickle=options.trust_run)
     if mode is Mode.LIVE:
         check_live_confirmation(run, options.confirm_live)
+    if options.endpoint and mode is not Mode.TESTNET:
+        raise ConfigError("--endpoint is for testnet mode only (a loopback or proxy server), never --live")
     folder = production_dir(run, mode)
     if mode.latches:
         check_not_latched(folder, run.train_id)  # read-only: a latched run leaves no trace of the attempt
@@ -141,17 +146,16 @@ async def _run_locked(options, mode, run, folder, frame, credentials, settings, 
         events = EventLog(CandleClock() if mode is Mode.BACKTEST else SystemClock())
         if on_event is not None:
             events.subscribe(on_event)
-        exchange, feed, clock, market_clock, durable = await _parts(
-            options, run, frame, settings, credentials, stack, events)
-        events.clock = clock
+        parts = await PART_BUILDERS[mode](PartsRequest(options, run, frame, settings, credentials, stack, events))
+        events.clock = parts.clock
         store = SessionStore(folder)
-        session = store.begin(mode.value, None, datetime.now(timezone.utc), durable=durable,
+        session = store.begin(mode.value, None, datetime.now(timezone.utc), durable=parts.durable,
                               resumable=mode.trades_real_exchange)
         for note in session.notes:
             events.emit("warning", "session", note)
         engine = TradingEngine(
-            run, agent, exchange, feed, settings, session, folder, mode=mode.value, clock=clock,
-            market_clock=market_clock, durable_journal=durable, events=events, on_step=step_hook,
+            run, agent, parts.exchange, parts.feed, settings, session, folder, mode=mode.value, clock=parts.clock,
+            market_clock=parts.market_clock, durable_journal=parts.durable, events=events, on_step=step_hook,
             latching=mode.latches,
         )
         outcome_box["engine"] = engine
@@ -189,68 +193,97 @@ def _end_session(store: SessionStore, session, engine: TradingEngine, failure: B
         store.end(session, status=STOPPED, reason=f"failed to start: {failure}")
 
 
-async def _parts(options, run, frame, settings, credentials, stack, events: EventLog):
-    """(exchange, feed, clock, market clock, durable journal) for the mode."""
-    from .exchanges.binance import BinanceFutures, Endpoints
+@dataclass(frozen=True)
+class SessionParts:
+    """What differs between modes: the exchange, the candles, the clocks, the journal's durability."""
+
+    exchange: Exchange
+    feed: Feed
+    clock: Clock  # wall time (or the candles' time in a backtest): timestamps, waiting
+    market_clock: Clock  # "now" for the stale-candle check (a replay's own market time)
+    durable: bool  # every journal row fsynced (all but backtests)
+
+
+@dataclass(frozen=True)
+class PartsRequest:
+    options: SessionOptions
+    run: TrainingRun
+    frame: object  # the candle frame of a sim or backtest
+    settings: Settings
+    credentials: Credentials | None
+    stack: AsyncExitStack  # closes what a builder opened (the in-process simulator)
+    events: EventLog
+
+
+async def _backtest_parts(req: PartsRequest) -> SessionParts:
+    """The in-process paper exchange over the candle file: time is the candles."""
+    from .exchanges.paper import PaperExchange
+    from .feeds.clocked_replay import ClockedReplay
+    from .feeds.replay_feed import ReplayFeed
+
+    run = req.run
+    clock = CandleClock()
+    exchange = PaperExchange(run.symbol, run.filters, Decimal(str(run.trading["initial_balance"])), run.fee_rate,
+                             run.leverage)
+    feed = ClockedReplay(ReplayFeed(req.frame, min(run.history_needed, len(req.frame) - 1)), clock, exchange,
+                         run.interval)
+    return SessionParts(exchange, feed, clock, clock, durable=False)
+
+
+async def _sim_parts(req: PartsRequest) -> SessionParts:
+    """The loopback simulator in this process, replaying the candles, through the live connector."""
+    from .exchanges.binance import Endpoints
+    from .simulator import LoopbackExchange
+
+    run, options = req.run, req.options
+    start = int((run.metadata.get("replay") or {}).get("history_rows") or run.history_needed)
+    if options.data is not None:
+        start = run.history_needed
+    key, secret = "sim" + secrets.token_hex(8), secrets.token_hex(16)
+    sim = await req.stack.enter_async_context(LoopbackExchange(
+        req.frame, api_key=key, api_secret=secret, start_index=start, speed=options.speed,
+        initial_balance=Decimal(str(run.trading["initial_balance"])), fee_rate=run.fee_rate, leverage=run.leverage,
+    ))
+    stale_after = max(5.0, 3 * (interval_ms(run.interval) / 1000 / options.speed))
+    return _network_parts(req, Credentials(key, secret), Endpoints(sim.rest_base, sim.ws_base), True, True,
+                          stale_after)
+
+
+async def _binance_parts(req: PartsRequest) -> SessionParts:
+    """Binance testnet or mainnet - or, for testnet, another Binance-compatible server (--endpoint)."""
+    from .exchanges.binance import Endpoints
+
+    if req.options.endpoint:
+        return _network_parts(req, req.credentials, Endpoints.from_url(req.options.endpoint), True, True, 60.0)
+    testnet = Mode(req.options.mode) is Mode.TESTNET
+    return _network_parts(req, req.credentials, None, testnet, False, 60.0)
+
+
+def _network_parts(req: PartsRequest, credentials, endpoints, testnet: bool, replayed: bool,
+                   stale_after: float) -> SessionParts:
+    from .exchanges.binance import BinanceFutures
     from .feeds.kline_feed import KlineFeed
 
-    retries = settings.retries
-    if options.mode == "backtest":
-        from .exchanges.paper import PaperExchange
-        from .feeds.clocked_replay import ClockedReplay
-        from .feeds.replay_feed import ReplayFeed
-
-        clock = CandleClock()
-        exchange = PaperExchange(run.symbol, run.filters, Decimal(str(run.trading["initial_balance"])),
-                                 run.fee_rate, run.leverage)
-        feed = ClockedReplay(ReplayFeed(frame, min(run.history_needed, len(frame) - 1)), clock, exchange,
-                             run.interval)
-        return exchange, feed, clock, clock, False
-
+    run, retries = req.run, req.settings.retries
     clock = SystemClock()
-    if options.mode == "sim":
-        from .simulator import LoopbackExchange
-
-        start = int((run.metadata.get("replay") or {}).get("history_rows") or run.history_needed)
-        if options.data is not None:
-            start = run.history_needed
-        key, secret = "sim" + secrets.token_hex(8), secrets.token_hex(16)
-        sim = await stack.enter_async_context(LoopbackExchange(
-            frame, api_key=key, api_secret=secret, start_index=start, speed=options.speed,
-            initial_balance=Decimal(str(run.trading["initial_balance"])), fee_rate=run.fee_rate,
-            leverage=run.leverage,
-        ))
-        credentials = Credentials(key, secret)
-        endpoints = Endpoints(sim.rest_base, sim.ws_base)
-        testnet, replayed = True, True
-        stale_after = max(5.0, 3 * (run_interval_s(run) / options.speed))
-    elif options.endpoint:
-        if options.mode != "testnet":
-            raise ConfigError("--endpoint is for testnet mode only (a loopback or proxy server), never --live")
-        endpoints = Endpoints.from_url(options.endpoint)
-        testnet, replayed = True, True
-        stale_after = 60.0
-    else:
-        endpoints, testnet, replayed = None, options.mode == "testnet", False
-        stale_after = 60.0
     exchange = BinanceFutures(
         run.symbol, credentials, testnet=testnet, endpoints=endpoints, clock=clock,
-        attempts=retries.attempts, delay_s=retries.delay_seconds, on_event=events.report,
+        attempts=retries.attempts, delay_s=retries.delay_seconds, on_event=req.events.report,
     )
 
     async def fetch(start_ms, end_ms, limit):
         return await exchange.klines(run.interval, start_ms, end_ms, limit)
 
     feed = KlineFeed(run.symbol, run.interval, exchange.ws_base, fetch, clock=clock, stale_after_s=stale_after,
-                     on_event=events.report)
+                     on_event=req.events.report)
     market_clock = FeedClock(feed, clock) if replayed else clock
-    return exchange, feed, clock, market_clock, True
+    return SessionParts(exchange, feed, clock, market_clock, durable=True)
 
 
-def run_interval_s(run: TrainingRun) -> float:
-    from .time_utils import interval_ms
-
-    return interval_ms(run.interval) / 1000.0
+#: How each mode builds its parts; the engine around them is the same.
+PART_BUILDERS: dict[Mode, Callable[[PartsRequest], Awaitable[SessionParts]]] = {
+    Mode.BACKTEST: _backtest_parts, Mode.SIM: _sim_parts, Mode.TESTNET: _binance_parts, Mode.LIVE: _binance_parts,
+}
 
 
 def candles_for(run: TrainingRun, data: Path | None):

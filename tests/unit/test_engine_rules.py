@@ -132,3 +132,22 @@ async def test_stale_candles_never_trade_even_when_the_policy_wants_to(tiny_run,
     assert [r["order_status"] for r in session.rows] == ["SKIPPED:stale"] * 12
     assert await session.exchange.orders_since(0) == []  # nothing was sent
     assert session.engine.pipeline.agent.calls == 12  # it decided (and wanted to trade) every time
+
+
+def test_every_feed_and_exchange_speaks_the_whole_interface():
+    """The engine never probes with getattr: each feed is a ``Feed``, each exchange an ``Exchange``."""
+    from trader_core.exchanges.base import Exchange
+    from trader_core.exchanges.binance import BinanceFutures
+    from trader_core.exchanges.paper import PaperExchange
+    from trader_core.feeds.base import Feed
+    from trader_core.feeds.clocked_replay import ClockedReplay
+    from trader_core.feeds.kline_feed import KlineFeed
+    from trader_core.feeds.replay_feed import ReplayFeed
+
+    for feed_class in (KlineFeed, ReplayFeed, ClockedReplay):
+        missing = [name for name in ("history", "start", "next_closed", "closed_between", "message_age_s", "stop")
+                   if not callable(getattr(feed_class, name, None))]
+        assert not missing, (feed_class.__name__, missing)
+    assert issubclass(BinanceFutures, Exchange) and issubclass(PaperExchange, Exchange)
+    assert not BinanceFutures.__abstractmethods__ and not PaperExchange.__abstractmethods__
+    assert isinstance(KlineFeed("BTCUSDT", "1h", "ws://x/", None), Feed)

@@ -45,6 +45,9 @@ class ClockedReplay:
         self._clock.ms = candle.open_time + self._step_ms
         self._exchange.set_price(price_to_decimal(candle.close))
 
+    async def closed_between(self, start_ms: int, end_ms: int) -> list[Candle]:
+        return await self._inner.closed_between(start_ms, end_ms)
+
     async def stop(self) -> None:
         await self._inner.stop()
 

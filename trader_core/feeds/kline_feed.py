@@ -152,10 +152,10 @@ class KlineFeed:
                 try:
                     async with websockets.connect(self.url, ping_interval=20, ping_timeout=20,
                                                   open_timeout=10, close_timeout=2) as ws:
-                        self.connected = True
                         if failures or self.reconnects:
                             self._event("reconnect", f"market stream reconnected ({self.url})")
                         await self._catch_up()
+                        self.connected = True  # subscribed and caught up: live closes come next
                         failures = 0
                         await self._read(ws)
                 except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as exc:

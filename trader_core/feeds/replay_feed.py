@@ -75,6 +75,10 @@ class ReplayFeed:
         self.last_open_time = candle.open_time
         return candle
 
+    async def closed_between(self, start_ms: int, end_ms: int) -> list[Candle]:
+        """The frame's candles with ``start_ms <= open time <= end_ms``."""
+        return [self._candle(i) for i, t in enumerate(self._times) if start_ms <= t <= end_ms]
+
     async def stop(self) -> None:
         self.connected = False
 
