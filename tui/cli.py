@@ -285,7 +285,7 @@ def _run_console(options, settings, run) -> int:
             _say(f"position left open: {snapshot.position.quantity} {snapshot.symbol}")
         if snapshot.state == "HALTED":
             print(f"HALTED: {snapshot.halted_reason}", file=sys.stderr)
-            return 7
+            return ExitCode.HALTED
     return done
 
 
@@ -321,15 +321,20 @@ def cmd_unlatch(argv: list[str]) -> int:
     _add_runs_dir(p)
     args = p.parse_args(argv)
     from trader_core.latch import clear_latch, read_latch
-    from trader_core.runs import TrainingRun
+    from trader_core.modes import LATCHING_FOLDERS
+    from trader_core.runs import run_ids
+    from trader_core.errors import UnknownRunError
 
-    run = TrainingRun.load(args.train_id, _runs_dir(args))
-    folder = run.path / "produccion"
-    latch = read_latch(folder)
-    if latch is None:
-        _say(f"run {args.train_id} is not latched; nothing to do")
+    if args.train_id not in run_ids(_runs_dir(args)):
+        raise UnknownRunError(f"unknown train id {args.train_id!r} in {args.runs_dir}/; see 'sactui runs'")
+    run_path = _runs_dir(args) / args.train_id
+    latched = [(run_path / name, read_latch(run_path / name)) for name in LATCHING_FOLDERS]
+    latched = [(folder, latch) for folder, latch in latched if latch is not None]
+    if not latched:
+        _say(f"run {args.train_id} is not latched ({', '.join(f'{n}/' for n in LATCHING_FOLDERS)}); nothing to do")
         return 0
-    _say(f"latched: {latch.reason} at {latch.time} (equity {latch.equity}, peak {latch.peak})")
+    for folder, latch in latched:
+        _say(f"latched in {folder.name}/: {latch.reason} at {latch.time} (equity {latch.equity}, peak {latch.peak})")
     typed = args.yes
     if typed is None:
         if not sys.stdin.isatty():
@@ -337,7 +342,8 @@ def cmd_unlatch(argv: list[str]) -> int:
         typed = input(f"type the train id to clear the latch ({args.train_id}): ").strip()
     if typed != args.train_id:
         raise ConfigError("confirmation did not match the train id; the latch stays")
-    clear_latch(folder)
+    for folder, _latch in latched:
+        clear_latch(folder)
     _say("latch cleared; the next start will trade again")
     return 0
 
@@ -365,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("sactui: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover
