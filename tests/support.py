@@ -249,7 +249,7 @@ class PaperSession:
     """
 
     def __init__(self, run, frame, agent, settings, folder, *, market_clock=None, latching=True,
-                 balance=None, mode="sim"):
+                 balance=None, mode="sim", on_step=None):
         from datetime import datetime, timezone
         from decimal import Decimal
 
@@ -276,7 +276,7 @@ class PaperSession:
         self.log.subscribe(self.events.append)
         self.engine = TradingEngine(
             run, agent, self.exchange, self.feed, settings, self.session, folder, mode=mode, clock=self.clock,
-            market_clock=market_clock or self.clock, events=self.log, latching=latching,
+            market_clock=market_clock or self.clock, events=self.log, latching=latching, on_step=on_step,
         )
 
     async def run(self):

@@ -151,3 +151,38 @@ def test_every_feed_and_exchange_speaks_the_whole_interface():
     assert issubclass(BinanceFutures, Exchange) and issubclass(PaperExchange, Exchange)
     assert not BinanceFutures.__abstractmethods__ and not PaperExchange.__abstractmethods__
     assert isinstance(KlineFeed("BTCUSDT", "1h", "ws://x/", None), Feed)
+
+
+async def test_pause_journals_every_candle_and_sends_nothing_until_resumed(tiny_run, history, tmp_path):
+    rows_seen = []
+
+    def on_step(record):
+        rows_seen.append(record)
+        if len(rows_seen) == 2:
+            session.engine.pause()
+        if len(rows_seen) == 5:
+            session.engine.resume()
+
+    frame = frame_with_prices(history, [float(P0)] * 8)
+    session = PaperSession(tiny_run, frame, AlternatingAgent(1.0), engine_settings(), tmp_path / "simulacion",
+                           on_step=on_step)
+    await session.run()
+    statuses = [r["order_status"] for r in session.rows]
+    assert len(statuses) == 8 and statuses[:2] == ["FILLED", "FILLED"]
+    # paused: the candles whose plan would trade say so; none sends anything
+    assert set(statuses[2:5]) <= {"SKIPPED:paused", "SKIPPED:deadband"} and "SKIPPED:paused" in statuses[2:5]
+    assert [r["state"] for r in session.rows[2:5]] == ["PAUSED"] * 3
+    assert "FILLED" in statuses[5:]
+    assert len(await session.exchange.orders_since(0)) == statuses.count("FILLED")
+
+
+async def test_an_operator_flatten_closes_records_and_pauses(tiny_run, history, tmp_path):
+    frame = frame_with_prices(history, [float(P0)] * 3)
+    session = PaperSession(tiny_run, frame, FixedAgent(0.5), engine_settings(), tmp_path / "simulacion")
+    engine = await session.run()  # ends at the end of the candles, holding the position it bought
+    assert (await session.exchange.position()).quantity > 0
+    record = await engine.flatten()
+    assert record.flat and record.trigger == "operator_flatten" and record.close_fills == 1 and record.seq == 1
+    assert (await session.exchange.position()).flat
+    assert [r["trigger"] for r in session.emergency_rows] == ["operator_flatten"]
+    assert engine.session.stats.trades == 2  # the buy and the flatten's close
