@@ -21,6 +21,10 @@ from .states import EngineState
 from .step_record import StepRecord
 
 
+#: Ctrl-C, a service stop, a dropped SSH session: the same clean stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _stamp(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%H:%M:%S")
 
@@ -39,7 +43,7 @@ async def run_headless(options: SessionOptions, settings: Settings, quiet_steps:
 
     def on_engine(engine: TradingEngine) -> None:
         engines.append(engine)
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             try:
                 loop.add_signal_handler(sig, engine.stop)
             except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
@@ -51,7 +55,7 @@ async def run_headless(options: SessionOptions, settings: Settings, quiet_steps:
             on_engine=on_engine,
         )
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             try:
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError):  # pragma: no cover

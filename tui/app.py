@@ -297,7 +297,9 @@ class SactuiApp(App[SessionResult]):
         elif not detail and snapshot.last_error:
             detail = f"last error: {snapshot.last_error}"
         age = None if snapshot.market_age_s is None else snapshot.market_age_s + since
-        return HeaderView(identity, snapshot.state, snapshot.connected, age, now, detail)
+        held = (snapshot.held_until_ms - now) / 1000 if snapshot.held_until_ms > now else None
+        return HeaderView(identity, snapshot.state, snapshot.connected, age, now, detail, not_flat=snapshot.closing,
+                          held_for_s=held)
 
     def _note(self, level: str, kind: str, message: str) -> None:
         self.event_log.note(self._clock.now_ms(), level, kind, message)

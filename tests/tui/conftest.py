@@ -18,8 +18,9 @@ def harness(sim, tiny_run, tmp_path):
     """Build (not start) a real engine against the simulator: ``harness(adopt=..., mode=...)``."""
     made = []
 
-    def make(adopt: bool = False, mode: str = "sim", max_drawdown: float = 0.5) -> EngineHarness:
-        h = EngineHarness(sim, tiny_run, tmp_path / "production", engine_settings(adopt, max_drawdown), mode=mode)
+    def make(adopt: bool = False, mode: str = "sim", max_drawdown: float = 0.5, **settings) -> EngineHarness:
+        h = EngineHarness(sim, tiny_run, tmp_path / "production", engine_settings(adopt, max_drawdown, **settings),
+                          mode=mode)
         made.append(h)
         return h
 

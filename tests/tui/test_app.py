@@ -228,3 +228,39 @@ async def test_a_drawdown_emergency_shows_halted_everywhere(harness):
         assert " HALTED " in shown.splitlines()[0] and "halted: max_drawdown" in shown.splitlines()[1]
         assert app.query_one(DrawdownGauge).level == "HALTED" and " HALTED " in shown
         assert any("EMERGENCY" in line and "max_drawdown" in line for line in log_lines(app))
+
+
+async def test_a_close_the_exchange_refuses_shows_not_flat_until_the_exchange_reads_flat(harness, sim):
+    """The emergency protocol cannot close (every close refused): the header says HALTED and
+    NOT FLAT, the events say so; once the exchange accepts, the flag goes and the log says flat."""
+    h = harness(adopt=True, max_failures=1)
+    await open_position(h, D("0.05"))
+    app = SactuiApp(engine=h.engine, runner=h.engine.run)
+    async with app.run_test(size=SIZE) as pilot:
+        await hosted(app, h)
+        sim.faults.refuse_orders(-2019)
+        sim.faults.fail_next_requests(3, status=503, path_prefix="/fapi/v2/account")
+        await sim.step()
+        await wait_until(lambda: "NOT FLAT" in screen_line(app, 0), what="NOT FLAT in the header")
+        assert " HALTED " in screen_line(app, 0)
+        assert any("NOT FLAT" in line for line in log_lines(app))
+        assert h.engine.snapshot.closing and not h.task.done()
+        sim.faults.release_orders()
+        await wait_until(lambda: h.task.done(), what="the emergency close to finish")
+        await pilot.pause(0.6)  # a render tick
+        assert "NOT FLAT" not in screen_line(app, 0) and " HALTED " in screen_line(app, 0)
+        assert any("position is flat after" in line for line in log_lines(app))
+    assert (await exchange_position(sim)).flat
+
+
+def test_the_header_counts_a_ban_down_in_words():
+    from rich.console import Console
+
+    from tui.widgets.header import HeaderView, SessionIdentity, header_text
+
+    view = HeaderView(SessionIdentity("testnet", "BTCUSDT", "1h", "demo"), "RUNNING", True, 1.0, FROZEN_MS,
+                      held_for_s=83.0, not_flat=False)
+    console = Console(width=160, record=True, color_system=None)
+    console.print(header_text(view))
+    text = console.export_text()
+    assert "BANNED · resumes in 1m23s" in text, text

@@ -54,6 +54,8 @@ class HeaderView:
     market_age_s: float | None
     now_ms: int
     detail: str = ""  # halted reason / last error / what the console is waiting for
+    not_flat: bool = False  # the emergency protocol is still closing a position the exchange holds
+    held_for_s: float | None = None  # an IP ban holds trading this much longer
 
 
 def header_text(view: HeaderView) -> Table:
@@ -64,6 +66,12 @@ def header_text(view: HeaderView) -> Table:
     left.append(f" {ident.symbol} {ident.interval} ", style="bold")
     left.append("│ ")
     left.append(f" {view.state} " if view.state != "RUNNING" else view.state, style=STATE_STYLES.get(view.state, "bold"))
+    if view.not_flat:
+        left.append(" ")
+        left.append(" NOT FLAT · closing ", style="bold reverse red blink")
+    if view.held_for_s is not None:
+        left.append(" ")
+        left.append(f" BANNED · resumes in {fmt.age(view.held_for_s)} ", style="bold reverse yellow")
     left.append(" │ feed ")
     if view.connected is None:
         left.append("not connected")
