@@ -179,3 +179,17 @@ async def test_a_journal_that_cannot_be_written_stops_trading_and_runs_the_emerg
             restart.kill()
     rows = read_steps(next(production.glob("registro_*.csv")))
     assert audit_books(sim, rows, read_emergencies(next(production.glob("emergencias_*.csv")))) == []
+
+
+async def test_a_headless_session_stops_cleanly_on_sighup(tiny_run_copy, candles_1h_path, tmp_path, procs):
+    """A dropped SSH session sends SIGHUP: the step finishes, files close, session.json says stopped."""
+    runs_dir, train_id = tiny_run_copy
+    log_path = tmp_path / "hup.log"
+    with open(log_path, "w") as log:
+        proc = sim_session(runs_dir, train_id, candles_1h_path, log)
+        procs.append(proc)
+        await wait_for(lambda: ": ready" in log_path.read_text(), 90, "the session to be ready")
+    proc.send_signal(signal.SIGHUP)
+    assert await exit_code(proc) == 0
+    status = json.loads((runs_dir / train_id / "simulacion" / "session.json").read_text())
+    assert status["status"] == "stopped" and "session statistics:" in log_path.read_text()
