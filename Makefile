@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/sactui --train-id demo --sim --speed 7200
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

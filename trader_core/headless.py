@@ -17,9 +17,8 @@ from .engine import EngineEvent, TradingEngine
 from .errors import ExitCode
 from .launcher import SessionOptions, run_session
 from .settings import Settings
-from .states import EngineState
 from .step_record import StepRecord
-
+from .summary import halted_line, summary_lines
 
 #: Ctrl-C, a service stop, a dropped SSH session: the same clean stop.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -60,17 +59,11 @@ async def run_headless(options: SessionOptions, settings: Settings, quiet_steps:
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError):  # pragma: no cover
                 pass
-    engine = outcome.engine
-    print("session statistics:")
-    for line in engine.session.stats.summary_lines():
-        print(f"  {line}")
-    m = outcome.metrics
-    print(
-        f"  return {m.total_return:+.2%} (buy-and-hold {outcome.buy_and_hold_return:+.2%})  sharpe "
-        f"{m.sharpe(engine.training_run.interval):.2f}  max drawdown {m.max_drawdown:.2%}"
-    )
-    print(f"  journal: {outcome.journal_path}")
-    if engine.state == EngineState.HALTED:
-        print(f"HALTED: {engine.halted_reason}", file=sys.stderr)
+    snapshot = outcome.engine.snapshot
+    for line in summary_lines(snapshot, outcome):
+        print(line)
+    halted = halted_line(snapshot)
+    if halted is not None:
+        print(halted, file=sys.stderr)
         return ExitCode.HALTED
-    return 0
+    return ExitCode.OK

@@ -328,6 +328,22 @@ def read_emergencies(path: Path) -> list[dict]:
     return _read_rows(path)
 
 
+def stats_lines(stats: dict) -> list[str]:
+    """Session statistics (``SessionStats.as_dict`` / a snapshot's ``stats``), one fact per line."""
+    start = stats.get("start_equity") or 0.0
+    pnl = stats.get("pnl", 0.0)
+    pct = f" ({pnl / start:+.2%})" if start > 0 else ""
+    return [
+        f"steps: {stats.get('steps', 0)}",
+        f"trades: {stats.get('trades', 0)}",
+        f"fees paid: {stats.get('fees', 0.0):.4f}",
+        f"PnL: {pnl:+.2f}{pct} (equity {start:.2f} -> {stats.get('equity', 0.0):.2f})",
+        f"realized PnL: {stats.get('realized_pnl', 0.0):+.2f}",
+        f"max drawdown: {stats.get('max_drawdown', 0.0):.2%} (peak equity {stats.get('peak_equity', 0.0):.2f})",
+        f"uptime: {_format_duration(stats.get('uptime_s', 0.0))}",
+    ]
+
+
 def _format_duration(seconds: float) -> str:
     seconds = int(max(0.0, seconds))
     hours, rest = divmod(seconds, 3600)
@@ -434,17 +450,7 @@ class SessionStats:
 
     def summary_lines(self, now_monotonic: float | None = None) -> list[str]:
         """The end-of-session report, one fact per line."""
-        start = self.start_equity or 0.0
-        pct = f" ({self.pnl / start:+.2%})" if start > 0 else ""
-        return [
-            f"steps: {self.steps}",
-            f"trades: {self.trades}",
-            f"fees paid: {self.fees:.4f}",
-            f"PnL: {self.pnl:+.2f}{pct} (equity {start:.2f} -> {self.equity:.2f})",
-            f"realized PnL: {self.realized_pnl:+.2f}",
-            f"max drawdown: {self.max_drawdown:.2%} (peak equity {self.peak_equity:.2f})",
-            f"uptime: {_format_duration(self.uptime_s(now_monotonic))}",
-        ]
+        return stats_lines(self.as_dict(now_monotonic))
 
     def as_dict(self, now_monotonic: float | None = None) -> dict:
         """The statistics as plain values (for snapshots and JSON)."""

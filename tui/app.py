@@ -46,6 +46,7 @@ from textual.worker import Worker, WorkerState
 
 from trader_core.clock import Clock, SystemClock
 from trader_core.engine import EngineSnapshot
+from trader_core.launcher import SessionOutcome
 
 from . import format as fmt
 from .engine_port import ConsoleEngine
@@ -78,6 +79,7 @@ class SessionResult:
     cancelled: bool = False  # --live not confirmed: nothing connected
     error: BaseException | None = None  # the engine's crash, if it crashed
     snapshot: EngineSnapshot | None = None  # the last state seen
+    outcome: SessionOutcome | None = None  # what run_session returned (performance figures), if it returned
     stopped_by: str | None = None  # "q", a signal's name ("SIGTERM"...) or "terminal lost"
 
     @property
@@ -127,6 +129,7 @@ class SactuiApp(App[SessionResult]):
         self.identity = identity
         self.engine_worker: Worker | None = None
         self._error: BaseException | None = None
+        self._outcome: SessionOutcome | None = None
         self._cancelled = False
         self._flattening = False
         self._shutting_down = False
@@ -232,6 +235,8 @@ class SactuiApp(App[SessionResult]):
                        "(the console stays open; F9 still flattens; q quits)")
             self.notify(message, title="Engine error", severity="error", timeout=15)
         elif event.state == WorkerState.SUCCESS:
+            if isinstance(worker.result, SessionOutcome):
+                self._outcome = worker.result
             snapshot = self._snapshot()
             state = snapshot.state if snapshot is not None else "ended"
             self._note("info", "session", f"the session ended ({state}); q quits")
@@ -412,6 +417,7 @@ class SactuiApp(App[SessionResult]):
     @property
     def result(self) -> SessionResult:
         return SessionResult(cancelled=self._cancelled, error=self._error, snapshot=self._snapshot(),
+                             outcome=self._outcome,
                              stopped_by=self._stopped_by or ("q" if self._shutting_down else None))
 
     def _install_signal_handlers(self) -> None:

@@ -237,7 +237,7 @@ def start_with_pid(tmux: Tmux, runs_dir: Path, train_id: str, tmp_path: Path) ->
 def assert_terminal_given_back(tmux: Tmux) -> None:
     """The console left the alternate screen and printed its report on the shell's screen."""
     screen = tmux.screen()
-    assert re.search(r"session: \d+ steps, \d+ trades", screen), screen
+    assert "session statistics:" in screen and re.search(r"steps: \d+\s+trades: \d+", screen), screen
     assert "Model actions" not in screen, screen
 
 

@@ -19,7 +19,7 @@ import yaml
 from trader_core.candles import load_candles
 from trader_core.runs import METADATA_FILE
 from trader_core.simulator.main import main as sim_main
-from tui.cli import main as cli_main
+from sactui.main import main as cli_main
 
 SACTUI = str(Path(sys.executable).parent / "sactui")
 SESSION_FOLDERS = ("simulacion", "produccion", "backtest")

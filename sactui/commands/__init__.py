@@ -1,0 +1,1 @@
+"""One module per command; each has ``NAME``, ``HELP`` and ``run(argv) -> exit code``."""
