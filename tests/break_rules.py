@@ -41,9 +41,8 @@ RULES = (
     Rule("drawdown on equity incl. unrealised PnL", "trader_core/engine.py",
          "if self.guard.breached(equity):", "if self.guard.breached(self.account.wallet_balance):",
          (U + "test_engine_rules.py::test_a_losing_open_position_trips_the_limit_on_equity_while_the_wallet_stays",)),
-    Rule("drawdown trips at exactly the limit", "trader_core/risk.py",
-         "return equity <= self.peak * (1 - Decimal(str(self.limit)))",
-         "return equity < self.peak * (1 - Decimal(str(self.limit)))",
+    Rule("drawdown trips at exactly the limit", "trader_core/accounting.py",
+         "    return equity <= drawdown_stop_equity(top, limit)", "    return equity < drawdown_stop_equity(top, limit)",
          (U + "test_engine_rules.py::test_guard_trips_at_exactly_the_limit_and_not_a_hair_before",)),
     Rule("drawdown from the session's peak", "trader_core/risk.py",
          "if self.peak is None or equity > self.peak:", "if self.peak is None:",
@@ -87,21 +86,37 @@ RULES = (
          "                    continue",
          (I + "test_connector.py::test_unprocessed_5xx_is_looked_up_for_the_grace_window_and_never_resent",
           I + "test_engine_faults.py::test_an_order_lost_before_processing_is_recorded_not_found_and_never_resent")),
-    Rule("recovery finds an order sent before the crash", "trader_core/engine.py",
-         "            order = plan.candle_orders.get(candle.open_time)", "            order = None",
+    Rule("recovery finds an order sent before the crash", "trader_core/recovery.py",
+         "missed=tuple((c, plan.candle_orders.get(c.open_time)) for c in candles)",
+         "missed=tuple((c, None) for c in candles)",
          (I + "test_crash_restart.py::test_kill_9_between_the_order_and_its_row_finds_the_order_on_restart",)),
     Rule("recovery finds a crashed emergency's close orders", "trader_core/recovery.py",
          "            emergencies.setdefault(parsed.emergency_seq, (parsed.trigger, []))[1].append(order)",
          "            pass",
          (I + "test_crash_restart.py::test_kill_9_in_the_middle_of_an_emergency_is_recovered_from_its_close_ids",)),
-    Rule("candles closed while down are journaled", "trader_core/engine.py",
-         "        missed = [c for c in history if last is None or c.open_time > last]", "        missed = []",
+    Rule("candles closed while down are journaled", "trader_core/recovery.py",
+         "    candles = [c for c in history if last_candle is None or c.open_time > last_candle]",
+         "    candles = []",
          (I + "test_crash_restart.py::test_kill_9_after_a_row_then_restart_keeps_the_journal_and_never_acts_twice",)),
     Rule("testnet/live journals are fsynced per row", "trader_core/launcher.py",
-         "    return exchange, feed, clock, market_clock, True", "    return exchange, feed, clock, market_clock, False",
+         "    return SessionParts(exchange, feed, clock, market_clock, durable=True)",
+         "    return SessionParts(exchange, feed, clock, market_clock, durable=False)",
          (I + "test_engine_faults.py::test_feed_events_reach_the_operator_through_the_launcher",)),
     Rule("the latch is written before the first close order", "trader_core/engine.py",
-         "        if trigger == \"max_drawdown\" and self.latching:", "        if False:",
+         "        if trigger == \"max_drawdown\":\n"
+         "            self.protocol.latch(detail, self.account.equity if self.account else Decimal(0), self.guard.peak)\n"
+         "        self.state = EngineState.REDUCING\n"
+         "        record, outcome, pending = await self.protocol.run(\n"
+         "            seq, trigger, detail, position_before=self.position.quantity if self.position else Decimal(0),\n"
+         "            peak=self.guard.peak, state_after=state_after,\n"
+         "        )\n",
+         "        self.state = EngineState.REDUCING\n"
+         "        record, outcome, pending = await self.protocol.run(\n"
+         "            seq, trigger, detail, position_before=self.position.quantity if self.position else Decimal(0),\n"
+         "            peak=self.guard.peak, state_after=state_after,\n"
+         "        )\n"
+         "        if trigger == \"max_drawdown\":  # the latch after the close: a crash in between loses it\n"
+         "            self.protocol.latch(detail, self.account.equity if self.account else Decimal(0), self.guard.peak)\n",
          (I + "test_emergency.py::test_the_drawdown_latch_is_written_before_the_first_close_order",)),
     Rule("unlatch finds the latch of every mode", "trader_core/modes.py",
          "LATCHING_FOLDERS: tuple[str, ...] = tuple(dict.fromkeys(m.journal_folder for m in Mode if m.latches))",
@@ -127,7 +142,7 @@ RULES = (
          "    if not isinstance(payload, dict):\n        raise MalformedResponse(", "    if False:\n        raise MalformedResponse(",
          (I + "test_engine_faults.py::test_a_wrong_shaped_answer_is_an_exchange_failure_not_a_crash",)),
     Rule("feed events reach the operator", "trader_core/launcher.py",
-         "stale_after_s=stale_after,\n                     on_event=events.report)", "stale_after_s=stale_after)",
+         "stale_after_s=stale_after,\n                     on_event=req.events.report)", "stale_after_s=stale_after)",
          (I + "test_engine_faults.py::test_feed_events_reach_the_operator_through_the_launcher",)),
     Rule("statistics count emergency fills", "trader_core/journal.py",
          "        self._apply_emergency(float(record.equity), int(record.close_fills), float(record.fees or 0))",
@@ -150,6 +165,15 @@ RULES = (
     Rule("a flat exchange after a crash is accepted, a different position refused", "trader_core/reconcile.py",
          "    if held == 0 and not unknown_orders:", "    if held == 0 and not unknown_orders and False:",
          (U + "test_reconcile.py",)),
+    Rule("the console shows NOT FLAT while the protocol keeps closing", "trader_core/engine.py",
+         "            closing=self._pending_close is not None,", "            closing=False,",
+         ("tests/tui/test_app.py::test_a_close_the_exchange_refuses_shows_not_flat_until_the_exchange_reads_flat",)),
+    Rule("a successful read resets the consecutive-failure count", "trader_core/engine.py",
+         "        self.consecutive_failures = 0  # the exchange answered: failures are consecutive no more\n", "",
+         (I + "test_emergency.py::test_a_success_resets_the_consecutive_failure_count",)),
+    Rule("a reduction needs no margin", "trader_core/accounting.py",
+         "    if reduces(position, quantity):\n        return True\n", "",
+         (U + "test_risk.py::test_a_reduction_needs_no_margin_at_all",)),
 )
 
 

@@ -70,15 +70,20 @@ def drawdown(equity, peak) -> float:
     return max(0.0, float(1 - equity / top))
 
 
+def drawdown_stop_equity(peak, limit: float):
+    """The equity at which a drawdown of ``limit`` from ``peak`` is reached (Decimal in, Decimal out)."""
+    if isinstance(peak, Decimal):
+        return peak * (1 - Decimal(str(limit)))
+    return peak * (1 - limit)
+
+
 def drawdown_reached(equity, peak, limit: float) -> bool:
     """True when ``equity`` is at or below the peak less ``limit`` of it (exact for Decimals:
     a drawdown of exactly the limit trips; one unit of the last place above it does not)."""
     top = peak if peak > equity else equity
     if top <= 0:
         return True
-    if isinstance(equity, Decimal):
-        return equity <= top * (1 - Decimal(str(limit)))
-    return equity <= top * (1 - limit)
+    return equity <= drawdown_stop_equity(top, limit)
 
 
 def opposes(position: Decimal, quantity: Decimal) -> bool:

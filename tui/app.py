@@ -47,6 +47,7 @@ from textual.worker import Worker, WorkerState
 from trader_core.clock import Clock, SystemClock
 from trader_core.engine import EngineSnapshot
 from trader_core.launcher import SessionOutcome
+from trader_core.states import EngineState
 
 from . import format as fmt
 from .engine_port import ConsoleEngine
@@ -240,7 +241,7 @@ class SactuiApp(App[SessionResult]):
             snapshot = self._snapshot()
             state = snapshot.state if snapshot is not None else "ended"
             self._note("info", "session", f"the session ended ({state}); q quits")
-            if snapshot is not None and snapshot.state == "HALTED":
+            if snapshot is not None and snapshot.state == EngineState.HALTED:
                 self.notify(snapshot.halted_reason, title="HALTED", severity="error", timeout=60)
         self._tick()
 
@@ -261,7 +262,7 @@ class SactuiApp(App[SessionResult]):
                 return
             self.position_pane.show(snapshot)
             self.gauge.show(GaugeView(
-                snapshot.drawdown, snapshot.max_drawdown, halted=snapshot.state == "HALTED",
+                snapshot.drawdown, snapshot.max_drawdown, halted=snapshot.state == EngineState.HALTED,
                 known=snapshot.account is not None,
                 equity=float(snapshot.account.equity) if snapshot.account is not None else None,
                 peak_equity=snapshot.peak_equity,
@@ -293,7 +294,7 @@ class SactuiApp(App[SessionResult]):
             elif self._confirm_live is not None and self.engine_worker is None:
                 state, detail = "WAITING", "type the symbol to confirm LIVE"
             else:
-                state, detail = "STARTING", "connecting…"
+                state, detail = EngineState.STARTING.value, "connecting…"
             return HeaderView(self.identity, state, None, None, now, detail)
         identity = SessionIdentity(snapshot.mode, snapshot.symbol, snapshot.interval, snapshot.train_id)
         detail = snapshot.halted_reason and f"halted: {snapshot.halted_reason}"
@@ -320,9 +321,9 @@ class SactuiApp(App[SessionResult]):
         if engine is None:
             return
         state = engine.snapshot.state
-        if state == "RUNNING":
+        if state == EngineState.RUNNING:
             engine.pause()
-        elif state == "PAUSED":
+        elif state == EngineState.PAUSED:
             engine.resume()
         else:
             self.notify(f"the engine is {state}: nothing to pause or resume", severity="warning")

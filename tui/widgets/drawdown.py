@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widget import Widget
 
+from trader_core.accounting import drawdown_stop_equity
+
 from .. import format as fmt
 
 WARN_AT = 0.5  # of the limit
@@ -64,7 +66,7 @@ def gauge_text(view: GaugeView, width: int, lines: int = 1) -> Text:
     text.append(tail)
     text.append(f" {word} ", style=LEVEL_STYLES[word])
     if lines >= 2 and view.equity is not None and view.peak_equity > 0:
-        stop = view.peak_equity * (1 - view.max_drawdown)
+        stop = drawdown_stop_equity(view.peak_equity, view.max_drawdown)
         text.append(f"\npeak {fmt.money(view.peak_equity)} · stops below {fmt.money(stop)}", style="dim")
     return text
 

@@ -17,6 +17,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from trader_core.states import EngineState
+
 from .. import format as fmt
 
 MODE_BADGES = {
@@ -25,14 +27,15 @@ MODE_BADGES = {
     "sim": (" SIM · offline ", "bold reverse green"),
     "backtest": (" BACKTEST ", "bold reverse blue"),
 }
-STATE_STYLES = {
-    "RUNNING": "bold green",
-    "PAUSED": "bold reverse yellow",
-    "REDUCING": "bold reverse magenta",
-    "HALTED": "bold reverse red",
+#: Engine states, plus the console's own words before an engine exists (FAILED, WAITING).
+STATE_STYLES: dict[str, str] = {
+    EngineState.RUNNING.value: "bold green",
+    EngineState.PAUSED.value: "bold reverse yellow",
+    EngineState.REDUCING.value: "bold reverse magenta",
+    EngineState.HALTED.value: "bold reverse red",
+    EngineState.STOPPED.value: "bold",
+    EngineState.STARTING.value: "bold cyan",
     "FAILED": "bold reverse red",
-    "STOPPED": "bold",
-    "STARTING": "bold cyan",
 }
 
 
@@ -65,7 +68,8 @@ def header_text(view: HeaderView) -> Table:
     left.append(badge, style=badge_style)
     left.append(f" {ident.symbol} {ident.interval} ", style="bold")
     left.append("│ ")
-    left.append(f" {view.state} " if view.state != "RUNNING" else view.state, style=STATE_STYLES.get(view.state, "bold"))
+    state = str(view.state)
+    left.append(f" {state} " if state != EngineState.RUNNING else state, style=STATE_STYLES.get(state, "bold"))
     if view.not_flat:
         left.append(" ")
         left.append(" NOT FLAT · closing ", style="bold reverse red blink")

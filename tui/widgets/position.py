@@ -15,7 +15,6 @@ from trader_core.engine import EngineSnapshot
 
 from .. import format as fmt
 
-
 _UNSET = object()
 
 
