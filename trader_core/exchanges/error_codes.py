@@ -44,6 +44,8 @@ class BinanceError(enum.IntEnum):
     INVALID_INTERVAL = -1120
     BAD_SYMBOL = -1121
     INVALID_LISTEN_KEY = -1125
+    LOOKUP_INTERVAL_TOO_BIG = -1127
+    OPTIONAL_PARAMS_BAD_COMBO = -1128
     INVALID_PARAMETER = -1130
     BAD_RECV_WINDOW = -1131
     CANCEL_REJECTED = -2011
@@ -99,6 +101,8 @@ CODES: dict[BinanceError, CodeInfo] = {
     E.INVALID_INTERVAL: CodeInfo("Invalid interval.", 400, K.REJECTED),
     E.BAD_SYMBOL: CodeInfo("Invalid symbol.", 400, K.REJECTED),
     E.INVALID_LISTEN_KEY: CodeInfo("This listenKey does not exist.", 400, K.REJECTED),
+    E.LOOKUP_INTERVAL_TOO_BIG: CodeInfo("More than %s hours between startTime and endTime.", 400, K.REJECTED),
+    E.OPTIONAL_PARAMS_BAD_COMBO: CodeInfo("Combination of optional parameters invalid.", 400, K.REJECTED),
     E.INVALID_PARAMETER: CodeInfo("Data sent for parameter '%s' is not valid.", 400, K.REJECTED),
     E.BAD_RECV_WINDOW: CodeInfo("recvWindow must be less than 60000", 400, K.REJECTED),
     E.CANCEL_REJECTED: CodeInfo("Unknown order sent.", 400, K.REJECTED),
