@@ -28,6 +28,7 @@ PREFIX = "sac"
 TRIGGER_CODES: dict[str, str] = {
     "max_drawdown": "d", "critical_error": "c", "connection_failures": "f",
     "operator_flatten": "o", "operator_stop": "s", "journal_failure": "j",
+    "liquidation_distance": "l", "margin_call": "m", "book_mismatch": "b",
 }
 _TRIGGERS_BY_CODE = {code: trigger for trigger, code in TRIGGER_CODES.items()}
 _ID = re.compile(r"^sac-(?P<tag>[A-Za-z0-9]{1,12})-(?:(?P<candle>[0-9]{1,15})-t|e(?P<seq>[0-9]{1,6})(?P<code>[a-z])-(?P<n>[0-9]{1,6}))$")

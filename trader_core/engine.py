@@ -35,12 +35,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
 
 from .accounting import Fill, drawdown, price_to_decimal
+from .books import FillBooks, compare_totals, income_totals, journal_totals
 from .candles import Candle
 from .client_ids import candle_order_id
 from .clock import Clock, SystemClock
@@ -49,7 +51,6 @@ from .emergency import (
     EmergencyProtocol,
     FlattenOutcome,
     PendingClose,
-    fill_fee,
     sleep_unless,
 )
 from .errors import (
@@ -70,8 +71,9 @@ from .exchanges.base import (
     OrderResult,
     PositionState,
 )
+from .exchanges.streams import AccountStreams
 from .feeds.base import Feed
-from .journal import EmergencyRecord, Journal
+from .journal import EmergencyRecord, Journal, read_emergencies, read_steps
 from .observation import PortfolioState
 from .reconcile import reconcile
 from .recovery import read_recovery
@@ -80,8 +82,9 @@ from .runs import TrainingRun
 from .session import SessionState
 from .settings import Settings
 from .states import EngineState
-from .step_record import AccountFigures, StepRecord, record_step
+from .step_record import AccountFigures, StepRecord, decimal_text, record_step
 from .time_utils import interval_ms, iso_ms
+from .watch import RiskWatch
 
 RECENT_CANDLES = 120
 RECENT_STEPS = 50
@@ -128,6 +131,7 @@ class TradingEngine:
         market_clock: Clock | None = None, durable_journal: bool = True, events: EventLog | None = None,
         on_event: Callable[[EngineEvent], None] | None = None,
         on_step: Callable[[StepRecord], None] | None = None, latching: bool = True,
+        streams: AccountStreams | None = None,
     ) -> None:
         self.training_run = run
         self.exchange = exchange
@@ -170,13 +174,27 @@ class TradingEngine:
         self._journal_broken = False
         self.account: AccountState | None = None
         self.position: PositionState | None = None
-        self._start_wallet = Decimal(0)
         self._fees_paid = Decimal(0)
         self._in_process = exchange.in_process
         self._snapshot: EngineSnapshot | None = None
         self._dirty = True
         self._built_at = 0.0
         self.events.subscribe(lambda _event: self._publish())
+        self._interrupt = asyncio.Event()  # a guard's emergency wakes the candle loop
+        self._realized = Decimal(0)  # realised PnL the exchange booked this session (fills)
+        self._funding = Decimal(0)  # funding the exchange settled this session
+        self.streams = streams
+        self._streamed: bool | None = None  # the last step read the pushed account (None: no step yet)
+        stream_settings = settings.streams
+        self.books = FillBooks(exchange, run.fee_rate, Decimal(str(stream_settings.tolerance)), self._event,
+                               streams, stream_settings.fill_wait_seconds)
+        self.watch: RiskWatch | None = None
+        if streams is not None:
+            streams.book.subscribe(lambda _kind: self._publish())
+            self.watch = RiskWatch(
+                streams, exchange, self.guard, settings, self.clock, on_breach=self._on_breach, report=self._event,
+                watching=lambda: self.state in (EngineState.RUNNING, EngineState.PAUSED),
+            )
 
     # ------------------------------------------------------------------ events & snapshot
     def _event(self, level: str, kind: str, message: str) -> None:
@@ -196,9 +214,17 @@ class TradingEngine:
             self._built_at = now
         return self._snapshot
 
+    def _live_view(self) -> tuple[AccountState | None, PositionState | None]:
+        """The account and position to show: the pushed ones (moving with the mark) when live."""
+        streams = self.streams
+        if streams is not None and streams.live:
+            return streams.book.account_state(), streams.book.position_state()
+        return self.account, self.position
+
     def _make_snapshot(self) -> EngineSnapshot:
         stats = self.session.stats.as_dict() if self.session.stats is not None else {}
-        equity = self.account.equity if self.account else None
+        account, position = self._live_view()
+        equity = account.equity if account else None
         peak = float(self.guard.peak) if self.guard.peak is not None else 0.0
         dd = drawdown(equity, self.guard.peak) if equity is not None and self.guard.peak is not None else 0.0
         return EngineSnapshot(
@@ -206,7 +232,7 @@ class TradingEngine:
             train_id=self.training_run.train_id, state=self.state, connected=bool(self.feed.connected),
             market_age_s=self.feed.message_age_s(), candles=tuple(self._candles),
             forming=self.feed.forming, steps=tuple(self._steps), events=self.events.recent,
-            position=self.position, account=self.account, peak_equity=peak, drawdown=dd,
+            position=position, account=account, peak_equity=peak, drawdown=dd,
             max_drawdown=self.settings.risk.max_drawdown, stats=stats, halted_reason=self.halted_reason,
             last_error=self.last_error, journal_path=str(self.session.journal.steps_path),
             held_until_ms=self.held_until_ms if self.held_until_ms > self.clock.now_ms() else 0,
@@ -276,6 +302,8 @@ class TradingEngine:
             except _StopRequested:
                 self._event("info", "stop", "stopped while waiting for a ban to lift; nothing was traded")
                 return
+            if self.watch is not None:
+                self.watch.start()
             while not self._stop.is_set() and self.state != EngineState.HALTED:
                 candle = await self._next_candle()
                 if candle is None:
@@ -305,10 +333,12 @@ class TradingEngine:
                 return None
         getter = asyncio.ensure_future(self.feed.next_closed())
         stopper = asyncio.ensure_future(self._stop.wait())
+        interrupted = asyncio.ensure_future(self._interrupt.wait())
         try:
-            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({getter, stopper, interrupted}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopper.cancel()
+            interrupted.cancel()
         if getter not in done:
             getter.cancel()
             return None
@@ -332,12 +362,14 @@ class TradingEngine:
     async def _start_up(self) -> None:
         run = self.training_run
         await self._through_bans(lambda: self.exchange.start(run.leverage, self.settings.trading.margin_type))
+        if self.streams is not None:
+            self.streams.start()  # they sync while the history downloads
         history = await self._through_bans(lambda: self.feed.history(run.history_needed))
         self.pipeline.warm_up(history)
         self._candles.extend(history[-RECENT_CANDLES:])
         self.account, self.position = await self._through_bans(self._refresh)
         self.guard.observe(self.account.equity)
-        self._start_wallet, self._fees_paid = self.account.wallet_balance, Decimal(0)
+        self._fees_paid = Decimal(0)
         expected, origin = Decimal(0), "this new session"
         if self.session.resumed:
             expected, origin = await self._through_bans(lambda: self._recover(history))
@@ -369,13 +401,11 @@ class TradingEngine:
             now_ms=self.clock.now_ms(),
         )
         self._emergency_seq = found.last_seq
-        if found.start_wallet is not None:
-            self._start_wallet = found.start_wallet
-        self._fees_paid = found.fees_paid
-        for record in found.emergencies:
+        self._fees_paid, self._realized, self._funding = found.fees_paid, found.realized_pnl, found.funding
+        for record, orders in found.emergencies:
             self._event("warning", "recovered", f"emergency {record.seq} ({record.trigger}) was cut off by the "
                         f"crash: close order(s) {record.close_orders} found on the exchange and journaled")
-            await self._record_emergency(record)
+            await self._record_emergency(await self._booked(record, tuple(o for o in orders if o.executed_qty > 0)))
         for candle, order in found.missed:
             if order is not None:
                 self._event("warning", "recovered", f"found order {order.client_order_id} ({order.status}, "
@@ -387,16 +417,45 @@ class TradingEngine:
         return found.plan.expected_position, found.origin
 
     async def _journal_recovered(self, candle: Candle, order: OrderResult | None) -> None:
-        fill, status, client_id = None, "SKIPPED:down", ""
+        fill, status, client_id, expected = None, "SKIPPED:down", "", None
         if order is not None:
             client_id = order.client_order_id
             status = f"{order.status}:recovered"
             if order.executed_qty > 0:
-                fee = fill_fee(order.executed_qty, order.avg_price, self.training_run.fee_rate)
-                fill = Fill(order.signed_executed_qty, order.avg_price, fee, Decimal(0), Decimal(0), Decimal(0))
-        await self._journal(self._record(candle, UNKNOWN, UNKNOWN, fill, status, client_id, 0.0))
+                booked = await self.books.book(order, None)
+                fill = Fill(booked.quantity, booked.price, booked.fee, booked.realized_pnl, Decimal(0), Decimal(0))
+                expected = booked.expected_fee
+        await self._journal(self._record(candle, UNKNOWN, UNKNOWN, fill, status, client_id, 0.0, expected))
+
+    async def _check_books(self) -> None:
+        """At the end of a session on a real exchange: the journal's fees, realised PnL and funding
+        against the exchange's income history; a difference beyond the tolerance is an event."""
+        if self.exchange.in_process or not self.exchange.connected or self.session.stats is None:
+            return
+        journal = self.session.journal
+        try:
+            started = int(datetime.strptime(self.session.started_at, "%Y-%m-%dT%H:%M:%SZ")
+                          .replace(tzinfo=timezone.utc).timestamp() * 1000)
+            income = await self.exchange.income(started)
+            rows = await asyncio.to_thread(read_steps, journal.steps_path)
+            emergencies = await asyncio.to_thread(read_emergencies, journal.emergencies_path)
+        except (ExchangeError, ValueError, OSError) as exc:
+            self._event("warning", "books", f"could not check the journal against the exchange's income: {exc}")
+            return
+        differences = compare_totals(journal_totals(rows, emergencies), income_totals(income),
+                                     Decimal(str(self.settings.streams.tolerance)))
+        if differences:
+            self._event("warning", "books", "the journal differs from the exchange's income history: "
+                        + "; ".join(differences))
+        else:
+            self._event("info", "books", "the journal's fees, realised PnL and funding match the exchange's income")
 
     async def _shutdown(self) -> None:
+        if self.watch is not None:
+            await self.watch.stop()
+        if self.streams is not None:
+            await self.streams.stop()
+        await self._check_books()
         for closer in (self.feed.stop, self.exchange.close):
             try:
                 await closer()
@@ -412,9 +471,9 @@ class TradingEngine:
             self.pipeline.on_candle(candle)  # journaled before a restart: fold in, never act twice
             return
         started = time.perf_counter()
-        # A. account and position
+        # A. account and position: pushed (no REST before the order) when the streams are live
         try:
-            self.account, self.position = await self._refresh()
+            self.account, self.position = await self._read_account()
         except TradingHeld as exc:
             self.pipeline.on_candle(candle)
             self._held(exc)
@@ -462,18 +521,20 @@ class TradingEngine:
         # F. execute
         if block is None:
             client_id = candle_order_id(self.session.tag, candle.open_time)
-            status, fill = await self._execute(plan, client_id)
-            # G. state after the order
+            status, fill, expected_fee = await self._execute(plan, client_id)
+            # G. state after the order (its fills and account update already awaited when streamed)
             if fill is not None:
                 try:
-                    self.account, self.position = await self._refresh()
+                    self.account, self.position = await self._read_account(after_order=True)
                 except ExchangeError as exc:
                     self._event("warning", "refresh", f"state refresh after the order failed: {exc}")
                 self.guard.observe(self.account.equity)
+        else:
+            expected_fee = None
         # H. journal
         latency_ms = (time.perf_counter() - started) * 1000.0
         await self._journal(self._record(candle, decision.action, plan.target_exposure, fill, status, client_id,
-                                         latency_ms))
+                                         latency_ms, expected_fee))
 
     def _blocked(self, candle: Candle, plan, mark: Decimal) -> str | None:
         """Why the planned order must not go out now (None: it may)."""
@@ -490,12 +551,13 @@ class TradingEngine:
         )
 
     def _record(self, candle: Candle, action: float, target: float, fill: Fill | None, status: str,
-                client_id: str, latency_ms: float) -> StepRecord:
+                client_id: str, latency_ms: float, expected_fee: Decimal | None = None) -> StepRecord:
+        funding = self.streams.book.take_funding() if self.streams is not None else Decimal(0)
         return record_step(
             candle=candle, interval_ms=self.step_ms, raw_action=action, target_exposure=target, fill=fill,
-            status=status, figures=self._figures(fill.fee if fill else Decimal(0)),
-            peak_equity=float(self.guard.peak), mode=str(self.mode), state=self.state,
-            client_order_id=client_id, decision_latency_ms=latency_ms, time=iso_ms(self.clock.now_ms()),
+            status=status, figures=self._figures(fill, funding), peak_equity=float(self.guard.peak),
+            mode=str(self.mode), state=self.state, client_order_id=client_id, decision_latency_ms=latency_ms,
+            time=iso_ms(self.clock.now_ms()), funding=float(funding), expected_fee=expected_fee,
         )
 
     async def _journal_skip(self, candle: Candle, status: str, started: float) -> None:
@@ -505,40 +567,67 @@ class TradingEngine:
         latency_ms = (time.perf_counter() - started) * 1000.0
         await self._journal(self._record(candle, UNKNOWN, UNKNOWN, None, status, "", latency_ms))
 
-    def _figures(self, fee: Decimal) -> AccountFigures:
-        """Account after the step. The exchange reports no running realised PnL, so the
-        journal's ``realized_pnl`` is the wallet's change since the session began plus
-        the fees paid: realised PnL of closed trades, funding included."""
+    def _figures(self, fill: Fill | None, funding: Decimal) -> AccountFigures:
+        """Account after the step. The journal's ``realized_pnl`` is the session's running total of
+        what the exchange booked: the realised PnL of every fill (model orders and closes) plus
+        the funding settled - the wallet's change since the session began, fees added back."""
         a, p = self.account, self.position
-        self._fees_paid += fee
-        realized = a.wallet_balance - self._start_wallet + self._fees_paid
+        if fill is not None:
+            self._fees_paid += fill.fee
+            self._realized += fill.realized_pnl
+        self._funding += funding
+        realized = self._realized + self._funding
         return AccountFigures(a.wallet_balance, a.equity, a.unrealized_pnl, realized, p.quantity, p.entry_price)
 
-    async def _execute(self, plan, client_id: str) -> tuple[str, Fill | None]:
+    async def _execute(self, plan, client_id: str) -> tuple[str, Fill | None, Decimal | None]:
+        """Send the order; its status, the fill as the exchange booked it, and the locally expected fee."""
         try:
             result = await self.exchange.market_order(plan.quantity, plan.reduce_only, client_id)
         except OrderRejected as exc:
             self._event("warning", "rejected", str(exc))
-            return f"REJECTED:{exc.code}", None
+            return f"REJECTED:{exc.code}", None, None
         except TradingHeld as exc:
             self._held(exc)
-            return "SKIPPED:banned", None
+            return "SKIPPED:banned", None, None
         except (OrderOutcomeUnknown, CredentialsError) as exc:
             await self._emergency("critical_error", str(exc))
-            return "UNKNOWN" if isinstance(exc, OrderOutcomeUnknown) else "ERROR:credentials", None
+            return "UNKNOWN" if isinstance(exc, OrderOutcomeUnknown) else "ERROR:credentials", None, None
         except ExchangeError as exc:
             await self._failure("order", exc)
-            return "ERROR", None
+            return "ERROR", None, None
         self.consecutive_failures = 0
         if result.status == NOT_FOUND:
             self._event("warning", "not-found", f"order {client_id}: not on the exchange after its answer was "
                         "lost; not sent again - the next candle re-plans from the real position")
-            return NOT_FOUND, None
+            return NOT_FOUND, None, None
         if result.executed_qty == 0:
-            return result.status, None
-        fee = fill_fee(result.executed_qty, result.avg_price, self.training_run.fee_rate)
-        return result.status, Fill(result.signed_executed_qty, result.avg_price, fee, Decimal(0), Decimal(0),
-                                   Decimal(0))
+            return result.status, None, None
+        booked = await self.books.book(result, self.position.quantity + result.signed_executed_qty)
+        fill = Fill(booked.quantity, booked.price, booked.fee, booked.realized_pnl, Decimal(0), Decimal(0))
+        return result.status, fill, booked.expected_fee
+
+    async def _read_account(self, after_order: bool = False) -> tuple[AccountState, PositionState]:
+        """The pushed account when the streams are live (no REST round trip); REST otherwise,
+        saying so when the source changes."""
+        streams = self.streams
+        if streams is not None and streams.live:
+            if self._streamed is False:
+                self._event("info", "streams", "streams live again: steps read the pushed account")
+            self._streamed = True
+            return streams.book.account_state(), streams.book.position_state()
+        if streams is not None and self._streamed is not False and not after_order:
+            self._event("warning", "streams", "user-data or mark price stream down or stale: this step reads REST")
+            self._streamed = False
+        return await self._refresh()
+
+    async def _on_breach(self, trigger: str, detail: str) -> None:
+        """The risk watch saw a breach between candle closes: the emergency protocol, now."""
+        async with self._lock:
+            if self.state not in (EngineState.RUNNING, EngineState.PAUSED):
+                return
+            self.account, self.position = self.streams.book.account_state(), self.streams.book.position_state()
+            await self._emergency(trigger, detail)
+        self._interrupt.set()
 
     async def _failure(self, what: str, exc: ExchangeError) -> None:
         """One more consecutive failure; the emergency protocol when there are too many."""
@@ -609,7 +698,7 @@ class TradingEngine:
         if state_after == EngineState.HALTED:
             self.halted_reason = f"{trigger}: {detail}"
             self.halted_trigger = trigger
-        await self._record_emergency(record)
+        await self._record_emergency(await self._booked(record, outcome.fills))
         if outcome.flat:
             self._event("warning", "flat", "position is flat (read back from the exchange)")
         elif pending is not None:
@@ -637,7 +726,16 @@ class TradingEngine:
             self._event("emergency", "not-flat", f"the operator stopped the emergency close: position {left} "
                         "is left open on the exchange")
         self._pending_close = None
-        await self._record_emergency(record)
+        await self._record_emergency(await self._booked(record, pending.outcome.since(pending.recorded_rounds).fills))
+
+    async def _booked(self, record: EmergencyRecord, fills: tuple[OrderResult, ...]) -> EmergencyRecord:
+        """The row with the fees and realised PnL the exchange booked for its close orders."""
+        fees, realized = Decimal(0), Decimal(0)
+        for order in fills:
+            booked = await self.books.book(order, None)
+            fees += booked.fee
+            realized += booked.realized_pnl
+        return replace(record, fees=decimal_text(fees), realized_pnl=decimal_text(realized))
 
     def _absorb(self, outcome: FlattenOutcome) -> None:
         """Take the account and position the protocol read back as the engine's own."""
@@ -657,6 +755,7 @@ class TradingEngine:
                         f"{record.position_before} -> {record.position_after}, orders {record.close_orders or '-'}")
             return
         self._fees_paid += Decimal(record.fees or "0")
+        self._realized += Decimal(record.realized_pnl or "0")
         if self.session.stats is not None:
             self.session.stats.update_emergency(record)
 

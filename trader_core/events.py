@@ -29,6 +29,8 @@ SOURCE_LEVELS: dict[str, str] = {
     # connector retry rules
     "retry": "warning", "resync": "warning", "ban": "error", "unknown": "warning", "close": "warning",
     "malformed-response": "warning",
+    # account streams
+    "stream": "info", "stream-down": "warning", "margin-call": "emergency",
 }
 
 

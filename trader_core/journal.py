@@ -17,9 +17,9 @@ the drawdown guard) continues where the crashed process left off.
 from __future__ import annotations
 
 import csv
-import operator
 import io
 import numbers
+import operator
 import os
 import shutil
 import time
@@ -62,7 +62,8 @@ class EmergencyRecord:
     close_fills: int = 0  # close orders that executed something
     closed_qty: str = "0"  # signed quantity the close orders executed
     close_avg_price: str = ""
-    fees: str = "0"  # fees of those fills
+    fees: str = "0"  # fees of those fills, as the exchange charged them
+    realized_pnl: str = "0"  # PnL those fills realised, as the exchange booked it
 
     def __post_init__(self) -> None:
         if self.trigger not in EMERGENCY_TRIGGERS:

@@ -34,6 +34,7 @@ from .engine import EngineEvent, TradingEngine
 from .errors import ConfigError
 from .events import EventLog
 from .exchanges.base import Exchange
+from .exchanges.streams import AccountStreams
 from .feeds.base import Feed
 from .instance_lock import SessionLock
 from .journal import ensure_writable
@@ -156,7 +157,7 @@ async def _run_locked(options, mode, run, folder, frame, credentials, settings, 
         engine = TradingEngine(
             run, agent, parts.exchange, parts.feed, settings, session, folder, mode=mode.value, clock=parts.clock,
             market_clock=parts.market_clock, durable_journal=parts.durable, events=events, on_step=step_hook,
-            latching=mode.latches,
+            latching=mode.latches, streams=parts.streams,
         )
         outcome_box["engine"] = engine
         if on_engine is not None:
@@ -202,6 +203,7 @@ class SessionParts:
     clock: Clock  # wall time (or the candles' time in a backtest): timestamps, waiting
     market_clock: Clock  # "now" for the stale-candle check (a replay's own market time)
     durable: bool  # every journal row fsynced (all but backtests)
+    streams: AccountStreams | None = None  # the user-data and mark price streams (network modes)
 
 
 @dataclass(frozen=True)
@@ -277,7 +279,10 @@ def _network_parts(req: PartsRequest, credentials, endpoints, testnet: bool, rep
     feed = KlineFeed(run.symbol, run.interval, exchange.ws_base, fetch, clock=clock, stale_after_s=stale_after,
                      on_event=req.events.report)
     market_clock = FeedClock(feed, clock) if replayed else clock
-    return SessionParts(exchange, feed, clock, market_clock, durable=True)
+    streams = None
+    if req.settings.streams.enabled:
+        streams = AccountStreams(exchange, clock, req.settings.streams, req.events.report, leverage=run.leverage)
+    return SessionParts(exchange, feed, clock, market_clock, durable=True, streams=streams)
 
 
 #: How each mode builds its parts; the engine around them is the same.

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from .books import journal_totals
 from .candles import Candle
 from .client_ids import parse_client_id, session_prefix
 from .emergency import recovered_emergency_record
@@ -111,10 +112,11 @@ class Recovery:
 
     plan: RecoveryPlan
     missed: tuple[tuple[Candle, OrderResult | None], ...]  # each candle after the last row, with its order
-    emergencies: tuple[EmergencyRecord, ...]  # rows for emergencies the crash cut off
+    emergencies: tuple[tuple[EmergencyRecord, tuple[OrderResult, ...]], ...]  # cut-off emergencies, their closes
     last_seq: int  # the highest emergency number used so far
-    start_wallet: Decimal | None  # the session's starting wallet, from its first row
     fees_paid: Decimal  # fees of every journaled fill (steps and emergencies)
+    realized_pnl: Decimal  # realised PnL the journal booked (fills of steps and emergencies)
+    funding: Decimal  # funding the journal booked
     origin: str  # how reconciliation names what it expects
 
 
@@ -126,13 +128,7 @@ async def read_recovery(
     """Read the journal once, ask the exchange for the session's orders since its last row, and
     work out every row the crash left unwritten (rows are written by the engine)."""
     rows, emergencies = read_steps(steps_path), read_emergencies(emergencies_path)
-    start_wallet = None
-    if rows:  # the session's running figures continue from its first row
-        first = rows[0]
-        start_wallet = (Decimal(str(first["wallet"])) + Decimal(first["order_fee"] or "0")
-                        - Decimal(str(first["realized_pnl"])))
-    fees = sum((Decimal(r["order_fee"] or "0") for r in rows), ZERO) + sum(
-        (Decimal(r.get("fees") or "0") for r in emergencies), ZERO)
+    totals = journal_totals(rows, emergencies)  # the session's running figures continue from its rows
     since = (last_candle if last_candle is not None else history[0].open_time) - RECOVERY_MARGIN_MS
     plan = plan_recovery(tag, rows, emergencies, await exchange.orders_since(since), start_position)
     candles = [c for c in history if last_candle is None or c.open_time > last_candle]
@@ -143,13 +139,14 @@ async def read_recovery(
     records = []
     for number, (trigger, found) in plan.emergency_orders.items():
         seq = max(seq, number)
-        records.append(recovered_emergency_record(
+        records.append((recovered_emergency_record(
             seq=number, trigger=trigger, orders=found, position=position, account=account, peak=peak,
             state_after="STARTING", mode=mode, fee_rate=fee_rate, now_ms=now_ms,
-        ))
+        ), found))
     recovered = len(plan.recovered)
     origin = f"the journal of session {tag}" + (f" with {recovered} recovered order(s)" if recovered else "")
     return Recovery(
         plan=plan, missed=tuple((c, plan.candle_orders.get(c.open_time)) for c in candles),
-        emergencies=tuple(records), last_seq=seq, start_wallet=start_wallet, fees_paid=fees, origin=origin,
+        emergencies=tuple(records), last_seq=seq, fees_paid=totals["COMMISSION"],
+        realized_pnl=totals["REALIZED_PNL"], funding=totals["FUNDING_FEE"], origin=origin,
     )

@@ -39,6 +39,8 @@ class RiskSettings:
     stale_grace_seconds: float = 30.0
     # After the configured close attempts of an emergency, retries back off up to this.
     flatten_retry_max_seconds: float = 30.0
+    # The emergency protocol runs when the mark comes within this fraction of the liquidation price.
+    liquidation_buffer: float = 0.05
 
     def validate(self) -> None:
         if not (math.isfinite(self.max_drawdown) and 0 < self.max_drawdown < 1):
@@ -46,6 +48,8 @@ class RiskSettings:
         _check_range("risk", "max_consecutive_failures", self.max_consecutive_failures, 1, 1000)
         # One day: a longer grace would let the engine act on yesterday's candle.
         _check_range("risk", "stale_grace_seconds", self.stale_grace_seconds, 0, 86_400)
+        _check_range("risk", "flatten_retry_max_seconds", self.flatten_retry_max_seconds, 0.01, 3600)
+        _check_range("risk", "liquidation_buffer", self.liquidation_buffer, 0, 0.5, high_open=True)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,29 @@ class TradingSettings:
 
 
 @dataclass(frozen=True)
+class StreamSettings:
+    """The user-data and mark-price streams: the account as the exchange pushes it."""
+
+    enabled: bool = True
+    keepalive_minutes: float = 30.0  # PUT listenKey this often (a key lives 60 minutes)
+    reconnect_hours: float = 23.0  # reconnect before Binance's 24-hour cut
+    mark_stale_seconds: float = 5.0  # the mark stream pushes every second; older than this is stale
+    reconcile_seconds: float = 60.0  # compare the pushed account with REST this often
+    mismatch_limit: int = 3  # consecutive mismatches with REST that start the emergency protocol
+    tolerance: float = 0.01  # USDT: a wallet or fee difference beyond this is a mismatch
+    fill_wait_seconds: float = 2.0  # how long an order's fills may take to arrive on the stream
+
+    def validate(self) -> None:
+        _check_range("streams", "keepalive_minutes", self.keepalive_minutes, 1, 59)
+        _check_range("streams", "reconnect_hours", self.reconnect_hours, 0.01, 23.9)
+        _check_range("streams", "mark_stale_seconds", self.mark_stale_seconds, 1, 600)
+        _check_range("streams", "reconcile_seconds", self.reconcile_seconds, 1, 86_400)
+        _check_range("streams", "mismatch_limit", self.mismatch_limit, 1, 100)
+        _check_range("streams", "tolerance", self.tolerance, 0, 1_000_000)
+        _check_range("streams", "fill_wait_seconds", self.fill_wait_seconds, 0.01, 60)
+
+
+@dataclass(frozen=True)
 class PathSettings:
     runs_dir: str = "entrenamientos"
 
@@ -84,6 +111,7 @@ class Settings:
     retries: RetrySettings = field(default_factory=RetrySettings)
     trading: TradingSettings = field(default_factory=TradingSettings)
     paths: PathSettings = field(default_factory=PathSettings)
+    streams: StreamSettings = field(default_factory=StreamSettings)
 
 
 def _section(cls, name: str, values: object):

@@ -44,6 +44,8 @@ class StepRecord:
     decision_latency_ms: float
     mode: str  # train / backtest / sim / testnet / live
     state: str  # engine state: RUNNING / PAUSED / REDUCING / HALTED
+    expected_fee: str = "0"  # the run's fee rate applied to the fill: the local expectation beside order_fee
+    fill_realized_pnl: str = "0"  # PnL this order's fills realised, as the exchange booked it
 
     def as_info(self) -> dict:
         return asdict(self)
@@ -94,7 +96,7 @@ def record_step(
     *, candle: Candle, interval_ms: int, raw_action: float, target_exposure: float,
     fill: Fill | None, status: str, figures: AccountFigures, peak_equity: float,
     mode: str, state: str = EngineState.RUNNING.value, client_order_id: str = "", decision_latency_ms: float = 0.0,
-    funding: float = 0.0, time: str | None = None,
+    funding: float = 0.0, time: str | None = None, expected_fee: Decimal | None = None,
 ) -> StepRecord:
     """The row for one decision, from the account *after* its order (step G -> H)."""
     equity = float(figures.equity)
@@ -114,4 +116,6 @@ def record_step(
         funding=funding,
         drawdown=drawdown(equity, peak_equity),
         decision_latency_ms=decision_latency_ms, mode=str(mode), state=str(state),
+        expected_fee=decimal_text(fill.fee if expected_fee is None else expected_fee) if fill else "0",
+        fill_realized_pnl=decimal_text(fill.realized_pnl) if fill else "0",
     )

@@ -101,6 +101,50 @@ class CloseAllResult:
         return tuple(o for o in self.orders if o.executed_qty > 0)
 
 
+@dataclass(frozen=True)
+class TradeReport:
+    """One fill as the exchange reported it (a stream's ``ORDER_TRADE_UPDATE`` or a ``userTrades`` row)."""
+
+    client_order_id: str
+    order_id: int | None
+    trade_id: int | None
+    side: str  # BUY / SELL
+    quantity: Decimal  # executed in this fill, unsigned
+    price: Decimal
+    commission: Decimal  # paid, >= 0 (a rebate is negative)
+    commission_asset: str
+    realized_pnl: Decimal  # of this fill, before the commission
+    time_ms: int
+
+    @property
+    def signed_quantity(self) -> Decimal:
+        return self.quantity if self.side == "BUY" else -self.quantity
+
+
+@dataclass(frozen=True)
+class OrderFills:
+    """What the exchange reported for one order's fills, summed."""
+
+    quantity: Decimal  # signed
+    average_price: Decimal
+    commission: Decimal
+    realized_pnl: Decimal
+    reports: tuple[TradeReport, ...]
+
+
+def sum_fills(reports: tuple[TradeReport, ...] | list[TradeReport]) -> OrderFills:
+    reports = tuple(reports)
+    executed = sum((r.quantity for r in reports), ZERO)
+    notional = sum((r.quantity * r.price for r in reports), ZERO)
+    return OrderFills(
+        quantity=sum((r.signed_quantity for r in reports), ZERO),
+        average_price=notional / executed if executed else ZERO,
+        commission=sum((r.commission for r in reports), ZERO),
+        realized_pnl=sum((r.realized_pnl for r in reports), ZERO),
+        reports=reports,
+    )
+
+
 def validate_client_order_id(client_order_id: str) -> str:
     """Binance signs the raw parameters: ids outside ``[A-Za-z0-9._-]{1,36}`` break signing."""
     if not _CLIENT_ID_OK.match(client_order_id):
@@ -143,6 +187,14 @@ class Exchange(ABC):
     @abstractmethod
     async def get_order(self, client_order_id: str) -> OrderResult | None:
         """The order with this client id, or None only when the exchange says it does not exist."""
+
+    @abstractmethod
+    async def order_fills(self, order: OrderResult) -> OrderFills:
+        """What the exchange booked for an order's fills: quantity, price, commission, realised PnL."""
+
+    @abstractmethod
+    async def income(self, start_ms: int) -> list[tuple[str, Decimal, int]]:
+        """(income type, amount, time ms) since ``start_ms``: REALIZED_PNL, COMMISSION (negative), FUNDING_FEE."""
 
     @abstractmethod
     async def orders_since(self, start_ms: int) -> list[OrderResult]:

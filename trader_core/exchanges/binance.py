@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Awaitable, Callable
 
@@ -37,13 +37,31 @@ from ..clock import Clock, SystemClock
 from ..credentials import Credentials
 from ..errors import ConfigError, ExchangeError, OrderOutcomeUnknown, OrderRejected
 from .base import (
-    NOT_FOUND, ZERO, AccountState, CloseAllResult, Exchange, OpenOrder, OrderResult, PositionState,
+    NOT_FOUND,
+    ZERO,
+    AccountState,
+    CloseAllResult,
+    Exchange,
+    OpenOrder,
+    OrderFills,
+    OrderResult,
+    PositionState,
+    sum_fills,
     validate_client_order_id,
 )
 from .error_codes import BinanceError
 from .filters import SymbolFilters
 from .payloads import (
-    parse_account, parse_klines, parse_open_orders, parse_order, parse_orders, parse_position, parse_server_time,
+    parse_account,
+    parse_income,
+    parse_klines,
+    parse_listen_key,
+    parse_open_orders,
+    parse_order,
+    parse_orders,
+    parse_position,
+    parse_server_time,
+    parse_user_trades,
 )
 from .retry import Kind, Retrier, classify, fatal_error
 
@@ -239,6 +257,51 @@ class BinanceFutures(Exchange):
                 break
             begin = end + 1
         return sorted(found.values(), key=lambda o: (o.update_ms, o.order_id or 0))
+
+    # ------------------------------------------------------------------ account truth
+    def server_now_ms(self) -> int:
+        """The exchange's clock as far as this connection knows it (local time + measured offset)."""
+        offset = self.client.timestamp_offset if self.client is not None else 0
+        return int(time.time() * 1000) + int(offset or 0)
+
+    async def new_listen_key(self) -> str:
+        """POST listenKey: a key for the user-data stream (the same one while it is alive)."""
+        return await self._safe("listen key", lambda: self._read(
+            self.client.futures_stream_get_listen_key(), parse_listen_key))
+
+    async def keepalive_listen_key(self, key: str) -> None:
+        """PUT listenKey: another 60 minutes; -1125 (the key is gone) is raised for the caller."""
+        await self._safe("listen key keepalive", lambda: self.client.futures_stream_keepalive(listenKey=key))
+
+    async def close_listen_key(self, key: str) -> None:
+        await self._safe("listen key close", lambda: self.client.futures_stream_close(listenKey=key))
+
+    async def user_trades(self, *, order_id: int | None = None, start_ms: int | None = None) -> list:
+        """The account's fills of the symbol (``TradeReport``s): of one order, or since ``start_ms``."""
+        params: dict[str, Any] = {"symbol": self.symbol, "limit": 1000}
+        if order_id is not None:
+            params["orderId"] = order_id
+        if start_ms is not None:
+            params["startTime"] = start_ms
+        return await self._safe("user trades", lambda: self._read(
+            self.client.futures_account_trades(**params), parse_user_trades))
+
+    async def order_fills(self, order: OrderResult) -> OrderFills:
+        """The order's fills from ``userTrades`` (by order id; found by client id when unknown)."""
+        order_id = order.order_id
+        if order_id is None:
+            found = await self.get_order(order.client_order_id)
+            order_id = found.order_id if found is not None else None
+        if order_id is None:
+            return sum_fills([])
+        trades = await self.user_trades(order_id=order_id)
+        return sum_fills([replace(t, client_order_id=order.client_order_id) for t in trades if t.order_id == order_id])
+
+    async def income(self, start_ms: int) -> list[tuple[str, Decimal, int]]:
+        """Income of the symbol since ``start_ms``: (type, amount, time) - REALIZED_PNL, COMMISSION, FUNDING_FEE…"""
+        params = {"symbol": self.symbol, "startTime": start_ms, "limit": 1000}
+        return await self._safe("income history", lambda: self._read(
+            self.client.futures_income_history(**params), parse_income))
 
     # ------------------------------------------------------------------ orders
     async def market_order(self, quantity: Decimal, reduce_only: bool, client_order_id: str) -> OrderResult:

@@ -18,7 +18,16 @@ from decimal import Decimal
 from ..accounting import Fill, FuturesAccount, opposes, price_to_decimal
 from ..errors import ExchangeError, OrderRejected
 from .base import (
-    AccountState, CloseAllResult, Exchange, OpenOrder, OrderResult, PositionState, validate_client_order_id,
+    AccountState,
+    CloseAllResult,
+    Exchange,
+    OpenOrder,
+    OrderFills,
+    OrderResult,
+    PositionState,
+    TradeReport,
+    sum_fills,
+    validate_client_order_id,
 )
 from .error_codes import BinanceError, message_for
 from .filters import SymbolFilters
@@ -98,6 +107,26 @@ class PaperExchange(Exchange):
     async def get_order(self, client_order_id: str) -> OrderResult | None:
         entry = self._orders.get(client_order_id)
         return entry[0] if entry else None
+
+    async def order_fills(self, order: OrderResult) -> OrderFills:
+        """The accounting's own fill: its fee and realised PnL are this venue's truth."""
+        entry = self._orders.get(order.client_order_id)
+        if entry is None or entry[0].executed_qty == 0:
+            return sum_fills([])
+        result, fill = entry
+        return sum_fills([TradeReport(
+            client_order_id=result.client_order_id, order_id=result.order_id, trade_id=result.order_id,
+            side=result.side, quantity=result.executed_qty, price=result.avg_price, commission=fill.fee,
+            commission_asset="USDT", realized_pnl=fill.realized_pnl, time_ms=0,
+        )])
+
+    async def income(self, start_ms: int) -> list[tuple[str, Decimal, int]]:
+        rows: list[tuple[str, Decimal, int]] = []
+        for _result, fill in self._orders.values():
+            rows.append(("COMMISSION", -fill.fee, 0))
+            if fill.realized_pnl:
+                rows.append(("REALIZED_PNL", fill.realized_pnl, 0))
+        return rows
 
     async def orders_since(self, start_ms: int) -> list[OrderResult]:
         return [result for result, _fill in self._orders.values()]

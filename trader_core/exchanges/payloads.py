@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..errors import MalformedResponse
-from .base import ZERO, AccountState, OpenOrder, OrderResult, PositionState
+from .base import ZERO, AccountState, OpenOrder, OrderResult, PositionState, TradeReport
 
 
 def _object(payload: Any, what: str) -> dict:
@@ -163,3 +163,39 @@ def parse_klines(payload: Any) -> list[list]:
 
 def parse_server_time(payload: Any) -> int:
     return _int_field(_object(payload, "server time"), "serverTime", "server time")
+
+
+def parse_listen_key(payload: Any) -> str:
+    if isinstance(payload, str) and payload:
+        return payload
+    key = _object(payload, "listen key").get("listenKey")
+    if not isinstance(key, str) or not key:
+        raise MalformedResponse(f"malformed listen key from the exchange: {_shape(payload)}")
+    return key
+
+
+def parse_user_trades(payload: Any, client_ids: dict[int, str] | None = None) -> list:
+    """``userTrades`` rows as ``TradeReport``s (the client id from ``client_ids`` by order id when known)."""
+    what = "user trades"
+    reports = []
+    for row in _rows(payload, what):
+        r = _object(row, what)
+        order_id = _int_field(r, "orderId", what)
+        reports.append(TradeReport(
+            client_order_id=(client_ids or {}).get(order_id, ""), order_id=order_id,
+            trade_id=_int_field(r, "id", what), side=_text_field(r, "side", what, _SIDES),
+            quantity=decimal_field(r, "qty", what), price=decimal_field(r, "price", what),
+            commission=decimal_field(r, "commission", what), commission_asset=str(r.get("commissionAsset", "")),
+            realized_pnl=decimal_field(r, "realizedPnl", what, required=False), time_ms=_int_field(r, "time", what),
+        ))
+    return reports
+
+
+def parse_income(payload: Any) -> list[tuple[str, Decimal, int]]:
+    """``income`` rows as (income type, amount, time ms)."""
+    what = "income history"
+    rows = []
+    for row in _rows(payload, what):
+        r = _object(row, what)
+        rows.append((_text_field(r, "incomeType", what), decimal_field(r, "income", what), _int_field(r, "time", what)))
+    return rows
