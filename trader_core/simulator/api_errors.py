@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..exchanges.error_codes import TIMESTAMP_AHEAD, BinanceError, message_for, status_for
+from ..exchanges.error_codes import (
+    TIMESTAMP_AHEAD,
+    BinanceError,
+    message_for,
+    status_for,
+)
 
 __all__ = ["ApiError", "BinanceError", "TIMESTAMP_AHEAD", "message_for"]
 

@@ -18,6 +18,14 @@ fault injector's partial-fill switch) returns a fraction, it executes only that
 share, rounded down to the step size, and then ends EXPIRED with ``executedQty`` <
 ``origQty`` - what Binance does with a MARKET order the book could not fully fill.
 The user stream then says TRADE / PARTIALLY_FILLED, ACCOUNT_UPDATE, EXPIRED / EXPIRED.
+
+Every change of the account is reported as Binance reports it: each execution as
+``ORDER_TRADE_UPDATE`` (NEW, TRADE, CANCELED, EXPIRED), each fill and each funding
+settlement as ``ACCOUNT_UPDATE`` (reason ORDER / FUNDING_FEE), a leverage change as
+``ACCOUNT_CONFIG_UPDATE``, and entering the margin-call zone as ``MARGIN_CALL``
+(``margin_call``); each fill and settlement is also written to the ``ledger``
+(``userTrades``, ``income``). Wallet, commission, realised PnL and funding are shown
+exactly (``formatting.exact``), valuations with 8 decimals.
 """
 
 from __future__ import annotations
@@ -30,28 +38,21 @@ from decimal import Decimal, InvalidOperation
 from ..accounting import MAINTENANCE_MARGIN_RATE, Fill, FuturesAccount, opposes
 from ..exchanges.filters import SymbolFilters
 from .api_errors import ApiError, BinanceError
-from .formatting import compact, fixed, money, shown_places
-from .orders import SimOrder, OrderRenderer
+from .brackets import max_notional_for
+from .formatting import compact, exact, fixed, money, shown_places
+from .ledger import AccountLedger, TradeRow
+from .margin_call import MarginCallWatch
+from .orders import OrderRenderer, SimOrder
 
 ZERO = Decimal("0")
 MAX_LEVERAGE = 125
 CONDITIONAL_TYPES = frozenset({"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"})
 _CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 _DECIMAL_TEXT = re.compile(r"^-?([0-9]{1,20})(\.[0-9]{1,20})?$")
-#: Display-only notional caps per maximum leverage (approximate BTCUSDT brackets).
-_BRACKETS = ((125, 50_000), (100, 600_000), (75, 3_000_000), (50, 12_000_000), (25, 70_000_000),
-             (20, 100_000_000), (10, 230_000_000), (5, 480_000_000), (4, 600_000_000),
-             (3, 800_000_000), (2, 1_200_000_000), (1, 1_800_000_000))
 ACCOUNT_ALIAS = "SgsR"
+ASSET = "USDT"
 
-
-def max_notional_for(leverage: int) -> int:
-    """The (approximate) largest position notional Binance allows at ``leverage``."""
-    cap = _BRACKETS[0][1]
-    for lev, notional in _BRACKETS:
-        if leverage <= lev:
-            cap = notional
-    return cap
+__all__ = ["SimulatedExchange", "max_notional_for"]
 
 
 def _decimal_param(params: dict[str, str], name: str) -> Decimal:
@@ -103,6 +104,10 @@ class SimulatedExchange:
         self._fill_fraction = fill_fraction or (lambda _client_order_id: None)
         self.update_ms = clock_ms()
         self.render = OrderRenderer(shown_places(filters.tick_size), shown_places(filters.step_size))
+        self.ledger = AccountLedger(symbol, ASSET, self.render.price_text, self.render.qty_text,
+                                    self.render.quote_text)
+        self.margin_watch = MarginCallWatch()
+        self.initial_balance = self.account.wallet_balance
 
     # ------------------------------------------------------------------ helpers
 
@@ -241,6 +246,7 @@ class SimulatedExchange:
         """Fill ``quantity`` of ``order`` at ``price`` through the shared accounting; the
         order's status becomes ``status`` (PARTIALLY_FILLED when more may follow)."""
         signed = quantity if order.side == "BUY" else -quantity
+        closing = opposes(self.account.position_qty, signed)
         fill, _status = self.account.try_fill(signed, price)
         now = self._clock_ms()
         order.update_ms = now
@@ -255,11 +261,14 @@ class SimulatedExchange:
         trade_id = self._next_trade_id
         self._next_trade_id += 1
         self.update_ms = now
+        self.ledger.record_fill(TradeRow(trade_id, order.order_id, order.side, price, quantity, fill.fee,
+                                         fill.realized_pnl, maker, now), closing)
         self._emit(self.render.trade_update(
             order, "TRADE", now, last_qty=quantity, last_price=price, fee=fill.fee,
             realized=fill.realized_pnl, trade_id=trade_id, maker=maker,
         ))
         self._emit(self.account_update("ORDER", now))
+        self.check_margin()
         return fill
 
     def cancel_order(self, params: dict[str, str]) -> SimOrder:
@@ -300,15 +309,55 @@ class SimulatedExchange:
             self._execute(order, quantity, order.price, maker=True)
 
     def apply_funding(self, rate: Decimal, mark: Decimal) -> Decimal:
-        """Settle one funding payment through the shared accounting; tells the user stream."""
+        """Settle one funding payment through the shared accounting; tells the user stream
+        (``ACCOUNT_UPDATE`` FUNDING_FEE: only the balance, as Binance does for a cross
+        position) and writes the FUNDING_FEE income. Returns what the account paid."""
         payment = self.account.apply_funding(rate, mark)
         if payment != 0:
             now = self._clock_ms()
             self.update_ms = now
+            self.ledger.record_funding(-payment, now)
             event = self.account_update("FUNDING_FEE", now, balance_change=-payment)
             event["a"]["P"] = []
             self._emit(event)
+            self.check_margin()
         return payment
+
+    # ------------------------------------------------------------------ margin call
+
+    def check_margin(self) -> bool:
+        """Send ``MARGIN_CALL`` if the account has just entered the margin-call zone
+        (``margin_call``); call after anything that moves the mark or the account."""
+        n = self._position_numbers()
+        if not self.margin_watch.crossed(n["qty"], n["mm"], self.account.equity(n["mark"])):
+            return False
+        self._emit(self.margin_call_event(self._clock_ms()))
+        return True
+
+    def margin_call_event(self, event_ms: int) -> dict:
+        """``MARGIN_CALL`` (reference §7) for the one cross position."""
+        n = self._position_numbers()
+        return {
+            "e": "MARGIN_CALL",
+            "E": event_ms,
+            "cw": exact(self.account.wallet_balance),
+            "p": [{
+                "s": self.symbol,
+                "ps": "BOTH",
+                "pa": fixed(n["qty"], shown_places(self.filters.step_size)),
+                "mt": self.margin_type,
+                "iw": "0",
+                "mp": money(n["mark"]),
+                "up": money(n["upnl"]),
+                "mm": money(n["mm"]),
+            }],
+        }
+
+    def commission_rate(self, params: dict[str, str]) -> dict:
+        """``commissionRate``: maker and taker are the account's one fee rate."""
+        self._check_symbol(params)
+        rate = fixed(self.account.fee_rate, 4)
+        return {"symbol": self.symbol, "makerCommissionRate": rate, "takerCommissionRate": rate}
 
     # ------------------------------------------------------------------ settings
 
@@ -370,12 +419,12 @@ class SimulatedExchange:
         return {
             "totalInitialMargin": money(n["im"]),
             "totalMaintMargin": money(n["mm"]),
-            "totalWalletBalance": money(wallet),
+            "totalWalletBalance": exact(wallet),
             "totalUnrealizedProfit": money(n["upnl"]),
             "totalMarginBalance": money(acc.equity(n["mark"])),
             "totalPositionInitialMargin": money(n["im"]),
             "totalOpenOrderInitialMargin": money(ZERO),
-            "totalCrossWalletBalance": money(wallet),
+            "totalCrossWalletBalance": exact(wallet),
             "totalCrossUnPnl": money(n["upnl"]),
             "availableBalance": money(available),
             "maxWithdrawAmount": money(min(available, wallet)),
@@ -386,14 +435,14 @@ class SimulatedExchange:
         available = acc.available_balance(n["mark"])
         return {
             "asset": "USDT",
-            "walletBalance": money(acc.wallet_balance),
+            "walletBalance": exact(acc.wallet_balance),
             "unrealizedProfit": money(n["upnl"]),
             "marginBalance": money(acc.equity(n["mark"])),
             "maintMargin": money(n["mm"]),
             "initialMargin": money(n["im"]),
             "positionInitialMargin": money(n["im"]),
             "openOrderInitialMargin": money(ZERO),
-            "crossWalletBalance": money(acc.wallet_balance),
+            "crossWalletBalance": exact(acc.wallet_balance),
             "crossUnPnl": money(n["upnl"]),
             "availableBalance": money(available),
             "maxWithdrawAmount": money(min(available, acc.wallet_balance)),
@@ -451,8 +500,8 @@ class SimulatedExchange:
         return [{
             "accountAlias": ACCOUNT_ALIAS,
             "asset": "USDT",
-            "balance": money(acc.wallet_balance),
-            "crossWalletBalance": money(acc.wallet_balance),
+            "balance": exact(acc.wallet_balance),
+            "crossWalletBalance": exact(acc.wallet_balance),
             "crossUnPnl": money(n["upnl"]),
             "availableBalance": money(available),
             "maxWithdrawAmount": money(min(available, acc.wallet_balance)),
@@ -529,14 +578,14 @@ class SimulatedExchange:
             "T": event_ms,
             "a": {
                 "m": reason,
-                "B": [{"a": "USDT", "wb": money(acc.wallet_balance), "cw": money(acc.wallet_balance),
-                       "bc": money(balance_change)}],
+                "B": [{"a": "USDT", "wb": exact(acc.wallet_balance), "cw": exact(acc.wallet_balance),
+                       "bc": exact(balance_change)}],
                 "P": [{
                     "s": self.symbol,
                     "pa": fixed(n["qty"], shown_places(self.filters.step_size)),
                     "ep": compact(n["entry"]),
                     "bep": compact(self.break_even()),
-                    "cr": money(acc.realized_pnl),
+                    "cr": exact(acc.realized_pnl),
                     "up": money(n["upnl"]),
                     "mt": self._mt,
                     "iw": "0",

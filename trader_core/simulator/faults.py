@@ -17,6 +17,16 @@ Where each fault acts in a request (see ``rest.RestApi.handle``):
 4. a partial fill changes how much of an accepted MARKET order executes;
 5. a hold delays the answer of an accepted order after it was processed.
 
+Streams and the market (they act now, on the connections and the price):
+
+* ``drop_market_streams`` / ``drop_user_streams`` close connections with a code (a
+  user stream's listen key stays valid); ``stall_market_streams`` keeps them silent;
+* ``expire_listen_key``: the key's 60 minutes are over now - ``listenKeyExpired``,
+  then the connection closes, and PUT answers -1125;
+* ``cut_connections_older_than``: Binance's 24-hour cut, with the age a test picks;
+* ``price_shock``: the last price and the mark jump inside the forming candle, until
+  the next market update or ``end_price_shock()`` (see the method).
+
 Durations are server time (``server_ms``: wall clock plus ``clock_skew_ms``), so a
 test moves them deterministically by changing the skew; only a hold's optional
 timeout is wall time, because it stands for a client's request timeout.
@@ -28,8 +38,26 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from .api_errors import ApiError, BinanceError, message_for
+
+#: Binance closes every websocket connection at the 24-hour mark.
+MAX_CONNECTION_AGE_S = 24 * 3600.0
+
+
+class FaultTargets(Protocol):
+    """What the stream and market faults act on (the running simulator provides it)."""
+
+    def drop_user_streams(self, code: int) -> "asyncio.Task[None]": ...
+
+    def cut_connections(self, opened_before_ms: int, code: int) -> tuple[int, "asyncio.Task[None]"]: ...
+
+    def expire_listen_key(self, key: str | None) -> str: ...
+
+    def start_price_shock(self, price: Decimal | None, fraction: Decimal | None) -> Decimal: ...
+
+    def end_price_shock(self) -> bool: ...
 
 
 @dataclass
@@ -99,9 +127,11 @@ class FaultInjector:
     recvWindow check, timed refusals) is real time plus it.
     """
 
-    def __init__(self, drop: Callable[[int], "asyncio.Task[None]"], server_ms: Callable[[], int]) -> None:
+    def __init__(self, drop: Callable[[int], "asyncio.Task[None]"], server_ms: Callable[[], int],
+                 targets: FaultTargets | None = None) -> None:
         self._drop = drop
         self._server_ms = server_ms
+        self._targets = targets
         self.clock_skew_ms: int = 0
         self.stalled: bool = False
         #: (kind, detail) of every fault actually applied, in order.
@@ -139,6 +169,73 @@ class FaultInjector:
     def resume_market_streams(self) -> None:
         self.stalled = False
         self.injected.append(("resume_market_streams", ""))
+
+    def _target(self) -> FaultTargets:
+        if self._targets is None:
+            raise RuntimeError("this fault needs a running simulator (FaultInjector built without targets)")
+        return self._targets
+
+    def drop_user_streams(self, code: int = 1001) -> "asyncio.Task[None]":
+        """Close every user-data websocket now with ``code``; the listen key stays valid,
+        so a client reconnects with the same key (and must resync what it missed).
+
+        Returns the closing task: ``await`` it to be sure the closes went out.
+        """
+        self.injected.append(("drop_user_streams", str(code)))
+        return self._target().drop_user_streams(code)
+
+    def expire_listen_key(self, key: str | None = None) -> str:
+        """The listen key (default: the account's active one) expires now, as when its 60
+        minutes run out: its connections get ``listenKeyExpired`` and are then closed, PUT
+        answers -1125, and POST issues a new key. Returns the key; ValueError when there
+        is no active key to expire."""
+        expired = self._target().expire_listen_key(key)
+        self.injected.append(("expire_listen_key", expired))
+        return expired
+
+    def cut_connections_older_than(self, seconds: float = MAX_CONNECTION_AGE_S,
+                                   code: int = 1001) -> "asyncio.Task[None]":
+        """Binance's 24-hour rule, now: close (with ``code``) every websocket connection,
+        market or user, opened more than ``seconds`` ago on the server clock. Listen keys
+        stay valid. A test picks seconds instead of a day (or skews the clock).
+
+        Returns the closing task; the detail in ``injected`` says how many were cut.
+        """
+        if not seconds >= 0:
+            raise ValueError(f"seconds must be >= 0, got {seconds}")
+        count, task = self._target().cut_connections(self._server_ms() - int(seconds * 1000), code)
+        self.injected.append(("cut_old_connections", f"{count} older than {seconds:g}s code {code}"))
+        return task
+
+    def price_shock(self, price: Decimal | str | int | None = None, *,
+                    fraction: Decimal | str | float | None = None) -> Decimal:
+        """The last price and the mark jump now, inside the forming candle: to ``price``,
+        or by ``fraction`` of the current price (-0.1 = a 10 % crash, 0.05 = a 5 % spike),
+        rounded onto the tick. Returns the price in force.
+
+        While it lasts, the mark stream has pushed it (at once, in either mode), REST
+        (ticker, premiumIndex, positionRisk, account) and new MARKET fills use it, a
+        resting limit it crosses fills at its own price, and ``MARGIN_CALL`` fires if the
+        account enters the margin-call zone. It lasts until the next market update
+        (``step()`` or the timed clock: the replay's path takes over again) or until
+        ``end_price_shock()``, which pushes the mark back at once. Klines are not
+        touched: the candle keeps its real values.
+        """
+        if (price is None) == (fraction is None):
+            raise ValueError("give exactly one of price or fraction")
+        value = Decimal(str(price)) if price is not None else None
+        move = Decimal(str(fraction)) if fraction is not None else None
+        shocked = self._target().start_price_shock(value, move)
+        self.injected.append(("price_shock", str(shocked)))
+        return shocked
+
+    def end_price_shock(self) -> bool:
+        """End a price shock now (the mark returns to the replay's price and is pushed);
+        False when none was in force."""
+        ended = self._target().end_price_shock()
+        if ended:
+            self.injected.append(("end_price_shock", ""))
+        return ended
 
     def skip_candle_closes(self, n: int) -> None:
         """Do not broadcast the next ``n`` x=true closes (REST klines still has them)."""

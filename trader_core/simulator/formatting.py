@@ -50,6 +50,20 @@ def money(value: Decimal) -> str:
     return fixed(value, MONEY_PLACES, MONEY_PLACES)
 
 
+def exact(value: Decimal) -> str:
+    """Money the account holds exactly (wallet, commission, realised PnL, funding, income):
+    at least 8 decimals like ``money``, but every further significant digit kept.
+
+    Binance rounds each of these to 8 decimals as it books them, so its wallet is
+    the sum of what its income history says. The shared accounting keeps them
+    exact instead (a funding payment of 0.001 BTC x 41721.2 x 0.00012345 has 12
+    decimals), so the simulator shows them exactly too: ``income`` then sums to the
+    wallet's change to the last digit. Valuations (unrealised PnL, margins,
+    available balance) keep ``money``'s 8 decimals.
+    """
+    return fixed(value, MONEY_PLACES)
+
+
 def compact(value: Decimal, max_places: int = MONEY_PLACES) -> str:
     """A price that is not on the tick grid (entry, break-even): no padding, at most 8 places."""
     text = fixed(value, 0, max_places)

@@ -56,6 +56,11 @@ class ListenKeys:
         self._expiry[key] = self._clock_ms() + LIFETIME_MS
         return key
 
+    def expire_now(self, key: str) -> None:
+        """The key's lifetime ends now (a fault: as if 60 minutes passed without PUT)."""
+        if key in self._expiry:
+            self._expiry[key] = self._clock_ms()
+
     def delete(self, key: str) -> None:
         """DELETE: invalidate (an unknown key is not an error); no key = the active one."""
         key = key or self.active_key() or ""

@@ -18,6 +18,11 @@ When the frame has Binance's extra columns (``quote_volume``, ``count``,
 synthesised deterministically: quote volume = volume x (high + low + close) / 3,
 trades = max(1, round(volume)), taker buys = half of each. Trade ids are the running
 count of those trades. Features use OHLCV only, so nothing downstream depends on them.
+
+A price shock (``faults.price_shock``) sets ``shock_price``: the last price (and so
+the mark, fills, positionRisk, account) is that price until the next update of the
+market, which ends it. The candle itself keeps its real values - a wick the data
+never had would reach the features through the klines.
 """
 
 from __future__ import annotations
@@ -110,6 +115,7 @@ class MarketReplay:
         self._qty_places = shown_places(filters.step_size)
         self.current_index = start_index
         self.progress = 0  # partial updates applied to the forming candle
+        self.shock_price: Decimal | None = None  # a price shock in force (see faults.price_shock)
         self._forming_cache: tuple[int, int, KlineState] | None = None
         self._closed_rows: dict[int, list] = {}  # rendered REST rows of closed candles
 
@@ -138,6 +144,7 @@ class MarketReplay:
         Raises ``ReplayExhausted`` (changing nothing) when no candle follows.
         """
         self.ensure_can_advance()
+        self.shock_price = None  # a shock lasts until the market moves on
         self.progress += 1
         state = self.kline(self.current_index, self.progress)
         if state.closed:
@@ -157,8 +164,15 @@ class MarketReplay:
     @property
     def price(self) -> Decimal:
         """Last traded price: the forming candle's close so far (the previous close
-        until the forming candle's first update)."""
+        until the forming candle's first update), or a price shock in force."""
+        if self.shock_price is not None:
+            return self.shock_price
         return self.forming.close
+
+    @property
+    def update_id(self) -> int:
+        """A number that grows with every update of the market (bookTicker's ``lastUpdateId``)."""
+        return self.current_index * self.updates_per_candle + self.progress
 
     def market_time_ms(self) -> int:
         """The replay's clock: the forming candle's open plus the fraction formed."""

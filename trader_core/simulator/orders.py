@@ -3,6 +3,13 @@
 Why: the same order is described four ways on the wire (POST answer as ACK or RESULT,
 GET / cancel answer, ORDER_TRADE_UPDATE), and a client reconciles by comparing them.
 Keeping the record and all its renderings together guarantees they never disagree.
+
+``ORDER_TRADE_UPDATE`` follows Binance's rules field by field: ``l``/``L`` are the
+last fill's quantity and price ("0" quantities and price for NEW, CANCELED and
+EXPIRED), ``z`` the cumulative quantity, ``t`` the trade id (0 without a trade),
+``rp`` the realised profit of that fill, ``T`` the time of the execution; the
+commission ``n`` and its asset ``N`` are sent only when a commission was charged
+("will not push if no commission"), so NEW / CANCELED / EXPIRED carry neither.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .formatting import fixed, money
+from .formatting import exact, fixed
 
 ZERO = Decimal("0")
 OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
@@ -54,14 +61,16 @@ class OrderRenderer:
         self.price_places = price_places
         self.qty_places = qty_places
 
-    def _p(self, value: Decimal) -> str:
+    def price_text(self, value: Decimal) -> str:
         return fixed(value, self.price_places)
 
-    def _q(self, value: Decimal) -> str:
+    def qty_text(self, value: Decimal) -> str:
         return fixed(value, self.qty_places)
 
-    def _quote(self, value: Decimal) -> str:
+    def quote_text(self, value: Decimal) -> str:
         return fixed(value, self.price_places + self.qty_places)
+
+    _p, _q, _quote = price_text, qty_text, quote_text
 
     def _common(self, o: SimOrder) -> dict:
         return {
@@ -132,21 +141,21 @@ class OrderRenderer:
         maker: bool = False,
     ) -> dict:
         """ORDER_TRADE_UPDATE for one execution (NEW, TRADE, CANCELED, EXPIRED)."""
-        return {
-            "e": "ORDER_TRADE_UPDATE",
-            "E": event_ms,
-            "T": event_ms,
-            "o": {
-                "s": o.symbol, "c": o.client_order_id, "S": o.side, "o": o.order_type,
-                "f": o.time_in_force, "q": self._q(o.quantity),
-                "p": self._p(o.price) if o.order_type == "LIMIT" else "0",
-                "ap": self._p(o.avg_price), "sp": "0", "x": execution, "X": o.status,
-                "i": o.order_id, "l": self._q(last_qty), "z": self._q(o.executed_qty),
-                "L": self._p(last_price), "N": "USDT", "n": money(fee),
-                "T": event_ms, "t": trade_id, "b": "0", "a": "0",
-                "m": maker,
-                "R": o.reduce_only, "wt": "CONTRACT_PRICE", "ot": o.order_type, "ps": "BOTH",
-                "cp": False, "rp": money(realized), "pP": False, "si": 0, "ss": 0,
-                "V": "EXPIRE_MAKER", "pm": "NONE", "gtd": 0, "er": "0",
-            },
+        body = {
+            "s": o.symbol, "c": o.client_order_id, "S": o.side, "o": o.order_type,
+            "f": o.time_in_force, "q": self._q(o.quantity),
+            "p": self._p(o.price) if o.order_type == "LIMIT" else "0",
+            "ap": self._p(o.avg_price), "sp": "0", "x": execution, "X": o.status,
+            "i": o.order_id, "l": self._q(last_qty), "z": self._q(o.executed_qty),
+            "L": self._p(last_price),
         }
+        if fee != 0:  # Binance: "will not push if no commission"
+            body.update({"N": "USDT", "n": exact(fee)})
+        body.update({
+            "T": event_ms, "t": trade_id, "b": "0", "a": "0",
+            "m": maker,
+            "R": o.reduce_only, "wt": "CONTRACT_PRICE", "ot": o.order_type, "ps": "BOTH",
+            "cp": False, "rp": exact(realized), "pP": False, "si": 0, "ss": 0,
+            "V": "EXPIRE_MAKER", "pm": "NONE", "gtd": 0, "er": "0",
+        })
+        return {"e": "ORDER_TRADE_UPDATE", "E": event_ms, "T": event_ms, "o": body}

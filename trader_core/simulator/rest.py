@@ -7,11 +7,20 @@ Binance's order, an outage (nothing counted or processed), weight counting, arme
 faults (which stop a request before it is processed), API-key / signature /
 timestamp checks, order refusals, then the handler, then a held answer; it also
 keeps the receipt of every order POST, accepted or not, for tests and benchmarks.
+
+Account truth (reference §7) is served from the same state the user stream reports:
+``userTrades`` and ``income`` from the exchange's ``ledger``, ``commissionRate`` from
+the account's fee rate, ``leverageBracket`` from ``brackets``; the public
+``ticker/price`` (v1 and v2) and ``ticker/bookTicker`` from the last price. The
+simulator has no order book, and a MARKET order fills at the last price on either
+side, so bookTicker shows that price as both bid and ask (zero spread) with the
+market lot's maximum quantity on each side - a documented departure from Binance,
+whose book has a spread and finite depth. Ticker times are the replay's clock, like
+``premiumIndex``'s.
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import json
 import socket
@@ -26,9 +35,11 @@ from aiohttp import web
 from ..exchanges.filters import SymbolFilters
 from .api_errors import ApiError, BinanceError
 from .auth import check_api_key, check_signature, check_timestamp, parse_params
+from .brackets import leverage_bracket
 from .exchange import SimulatedExchange
 from .faults import FaultInjector
 from .formatting import fixed, money, shown_places
+from .funding import FundingSchedule
 from .listen_keys import ListenKeys
 from .market import MarketReplay
 from .ratelimits import RateLimiter, klines_weight
@@ -36,8 +47,6 @@ from .ratelimits import RateLimiter, klines_weight
 NONE, USER_STREAM, SIGNED = "NONE", "USER_STREAM", "SIGNED"
 ORDER_PATH = "/fapi/v1/order"
 DEFAULT_KLINES_LIMIT, MAX_KLINES_LIMIT = 500, 1500
-DEFAULT_FUNDING_RATE = Decimal("0.0001")
-FUNDING_PERIOD_MS = 8 * 3_600_000
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,11 @@ def _int_param(params: dict[str, str], name: str, default: int | None = None) ->
     if not raw.lstrip("-").isdigit():
         raise ApiError.of(BinanceError.ILLEGAL_CHARS, name, "^[0-9]{1,20}$")
     return int(raw)
+
+
+def _by_symbol(with_symbol: int, without: int) -> Callable[[dict[str, str]], int]:
+    """Binance's weight for a route that answers one symbol or all of them."""
+    return lambda params: with_symbol if params.get("symbol") else without
 
 
 def _klines_limit(params: dict[str, str]) -> int:
@@ -156,8 +170,7 @@ class RestApi:
         faults: FaultInjector,
         limiter: RateLimiter,
         server_ms: Callable[[], int],
-        funding_times: list[int],
-        funding_rates: list[Decimal],
+        funding: FundingSchedule,
         on_listen_key_deleted: Callable[[str], None],
     ) -> None:
         self._api_key = api_key
@@ -168,8 +181,7 @@ class RestApi:
         self.faults = faults
         self.limiter = limiter
         self.server_ms = server_ms
-        self._funding_times = funding_times
-        self._funding_rates = funding_rates
+        self.funding = funding
         self._on_listen_key_deleted = on_listen_key_deleted
         self.orders_received: list[OrderReceipt] = []
         ex = exchange
@@ -181,6 +193,13 @@ class RestApi:
             ("GET", "/fapi/v1/exchangeInfo"): _Route(self._exchange_info, NONE, _const(1)),
             ("GET", "/fapi/v1/klines"): _Route(self._klines, NONE, lambda p: klines_weight(_klines_limit(p))),
             ("GET", "/fapi/v1/premiumIndex"): _Route(self._premium_index, NONE, _const(1)),
+            ("GET", "/fapi/v1/ticker/price"): _Route(self._ticker_price, NONE, _by_symbol(1, 2)),
+            ("GET", "/fapi/v2/ticker/price"): _Route(self._ticker_price, NONE, _by_symbol(1, 2)),
+            ("GET", "/fapi/v1/ticker/bookTicker"): _Route(self._book_ticker, NONE, _by_symbol(2, 5)),
+            ("GET", "/fapi/v1/userTrades"): _Route(self._user_trades, SIGNED, _const(5)),
+            ("GET", "/fapi/v1/income"): _Route(self._income, SIGNED, _const(30)),
+            ("GET", "/fapi/v1/commissionRate"): _Route(ex.commission_rate, SIGNED, _const(20)),
+            ("GET", "/fapi/v1/leverageBracket"): _Route(self._leverage_bracket, SIGNED, _const(1)),
             ("GET", "/fapi/v2/account"): _Route(lambda p: ex.account_v2(), SIGNED, _const(5)),
             ("GET", "/fapi/v3/account"): _Route(lambda p: ex.account_v3(), SIGNED, _const(5)),
             ("GET", "/fapi/v2/balance"): _Route(lambda p: ex.balance(), SIGNED, _const(5)),
@@ -316,25 +335,57 @@ class RestApi:
         end = _int_param(params, "endTime")
         return self.market.visible_rows(start, end, limit)
 
-    def _premium_index(self, params: dict[str, str]) -> object:
+    def _one_or_all(self, params: dict[str, str], body: dict) -> object:
+        """A route answering one symbol (``symbol`` given: an object) or all (a list)."""
         symbol = params.get("symbol", "")
         if symbol and symbol != self.exchange.symbol:
             raise ApiError(BinanceError.BAD_SYMBOL)
-        market_ms = self.market.market_time_ms()
-        last_rate, next_time = DEFAULT_FUNDING_RATE, market_ms - market_ms % FUNDING_PERIOD_MS + FUNDING_PERIOD_MS
-        if self._funding_times:
-            i = bisect.bisect_right(self._funding_times, market_ms)
-            if i > 0:
-                last_rate = self._funding_rates[i - 1]
-            if i < len(self._funding_times):
-                next_time = self._funding_times[i]
-        mark = money(self.market.price)
-        body = {
-            "symbol": self.exchange.symbol, "markPrice": mark, "indexPrice": mark,
-            "estimatedSettlePrice": mark, "lastFundingRate": fixed(last_rate, 8),
-            "interestRate": "0.00010000", "nextFundingTime": next_time, "time": market_ms,
-        }
         return body if symbol else [body]
+
+    def _premium_index(self, params: dict[str, str]) -> object:
+        """The mark stream's numbers by REST: same mark, same rate, same next funding time."""
+        market_ms = self.market.market_time_ms()
+        next_time, rate = self.funding.upcoming(market_ms)
+        mark = money(self.market.price)
+        return self._one_or_all(params, {
+            "symbol": self.exchange.symbol, "markPrice": mark, "indexPrice": mark,
+            "estimatedSettlePrice": mark, "lastFundingRate": fixed(rate, 8, 8),
+            "interestRate": "0.00010000", "nextFundingTime": next_time, "time": market_ms,
+        })
+
+    def _ticker_price(self, params: dict[str, str]) -> object:
+        return self._one_or_all(params, {
+            "symbol": self.exchange.symbol, "price": self.market.price_str(self.market.price),
+            "time": self.market.market_time_ms(),
+        })
+
+    def _book_ticker(self, params: dict[str, str]) -> object:
+        price = self.market.price_str(self.market.price)
+        depth = self.market.qty_str(self.exchange.filters.max_qty)
+        return self._one_or_all(params, {
+            "symbol": self.exchange.symbol, "bidPrice": price, "bidQty": depth, "askPrice": price,
+            "askQty": depth, "time": self.market.market_time_ms(), "lastUpdateId": self.market.update_id,
+        })
+
+    def _user_trades(self, params: dict[str, str]) -> list:
+        self._require_symbol(params)
+        return self.exchange.ledger.user_trades(params, self.server_ms())
+
+    def _income(self, params: dict[str, str]) -> list:
+        if params.get("symbol") and params["symbol"] != self.exchange.symbol:
+            raise ApiError(BinanceError.BAD_SYMBOL)
+        return self.exchange.ledger.income_history(params, self.server_ms())
+
+    def _leverage_bracket(self, params: dict[str, str]) -> object:
+        """A list of every symbol's brackets, or with ``symbol`` that symbol's object."""
+        return self._one_or_all(params, leverage_bracket(self.exchange.symbol))
+
+    def _require_symbol(self, params: dict[str, str]) -> None:
+        symbol = params.get("symbol", "")
+        if not symbol:
+            raise ApiError.of(BinanceError.MANDATORY_PARAM_EMPTY_OR_MALFORMED, "symbol")
+        if symbol != self.exchange.symbol:
+            raise ApiError(BinanceError.BAD_SYMBOL)
 
     def _new_order(self, params: dict[str, str]) -> dict:
         order = self.exchange.place_order(params)

@@ -4,31 +4,34 @@ Why: tests, the offline mode and benchmarks need one object that starts a real H
 and websocket server on 127.0.0.1, tells the client where to point, advances the
 replayed market on command (``step()``) or on a timer (``speed``), and exposes the
 state and the fault switches for assertions. Everything else in this package is a
-part this class wires together; it owns the order of events within a candle:
-partial updates (each may fill resting limits), then funding settled inside the
-candle, then the close is broadcast, then the next candle becomes current.
+part this class wires together; it owns the order of events within one update of
+the forming candle: a price shock ends, resting limits the range reached fill,
+funding due inside the candle settles (at its first update: see ``funding``), the
+kline goes out (the close: ``x=true``, then the next candle becomes current), the
+mark goes out (manual mode; timed mode has its own mark clock, see ``mark``), the
+margin call is checked, and connections past Binance's 24-hour age are cut.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import dataclasses
 import logging
 import socket
 import time
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 from aiohttp import web
 
-from ..accounting import price_to_decimal
 from ..candles import Candle
 from ..exchanges.filters import SymbolFilters
+from . import mark
 from .exchange import SimulatedExchange
-from .faults import FaultInjector
+from .faults import MAX_CONNECTION_AGE_S, FaultInjector
+from .funding import FundingSchedule
 from .listen_keys import ListenKeys
 from .market import MarketReplay, ReplayExhausted
 from .ratelimits import RateLimiter
@@ -78,6 +81,7 @@ class LoopbackExchange:
         filters: SymbolFilters | None = None,
         funding: pd.DataFrame | None = None,
         enforce_rate_limits: bool = True,
+        max_connection_age_s: float = MAX_CONNECTION_AGE_S,
     ) -> None:
         if speed is not None and not speed > 0:
             raise ValueError(f"speed must be > 0 (or None for manual mode), got {speed}")
@@ -93,7 +97,8 @@ class LoopbackExchange:
         self._requested_port = port
         self.market = MarketReplay(candles, start_index, filters, interim_updates)
         self.interval = self.market.interval
-        self.faults = FaultInjector(self._drop_market, self.server_time_ms)
+        self.max_connection_age_s = max_connection_age_s
+        self.faults = FaultInjector(self._drop_market, self.server_time_ms, targets=_FaultTargets(self))
         self.listen_keys = ListenKeys(self.server_time_ms)
         self.streams = StreamHub(self.market, symbol, self.listen_keys, lambda: self.faults.stalled,
                                  self.server_time_ms)
@@ -101,22 +106,18 @@ class LoopbackExchange:
             symbol, filters, initial_balance, fee_rate, leverage, self.server_time_ms,
             lambda: self.market.price, self.streams.publish_user, fill_fraction=self.faults.take_partial_fill,
         )
-        self._funding_times: list[int] = []
-        self._funding_rates: list[Decimal] = []
-        if funding is not None and len(funding):
-            self._funding_times = [int(t) for t in funding["funding_time"]]
-            self._funding_rates = [price_to_decimal(r) for r in funding["funding_rate"]]
+        self.funding = FundingSchedule.from_frame(funding, int(self.market.open_times[start_index]))
         self.rest = RestApi(
             api_key=api_key, api_secret=api_secret, market=self.market, exchange=self.exchange,
             listen_keys=self.listen_keys, faults=self.faults, limiter=RateLimiter(enforce_rate_limits),
-            server_ms=self.server_time_ms, funding_times=self._funding_times,
-            funding_rates=self._funding_rates, on_listen_key_deleted=self.streams.expire,
+            server_ms=self.server_time_ms, funding=self.funding, on_listen_key_deleted=self.streams.expire,
         )
         self.closes: list[CloseRecord] = []
         self.finished = asyncio.Event()  # set when timed mode ran out of data (or its clock failed)
         self._lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
         self._timer: asyncio.Task | None = None
+        self._mark_clocks: list[asyncio.Task] = []
         self.port: int | None = None
 
     # ------------------------------------------------------------------ control API
@@ -140,8 +141,14 @@ class LoopbackExchange:
 
     @property
     def price(self) -> Decimal:
-        """Last traded price (also the mark price): the forming candle's close so far."""
+        """Last traded price (also the mark price): the forming candle's close so far,
+        or a price shock in force."""
         return self.market.price
+
+    def mark_payload(self) -> dict:
+        """The ``markPriceUpdate`` for this moment (see ``mark``)."""
+        next_ms, rate = self.funding.upcoming(self.market.market_time_ms())
+        return mark.payload(self.symbol, self.market.price, rate, next_ms, self.server_time_ms())
 
     @property
     def orders_received(self) -> list[OrderReceipt]:
@@ -176,36 +183,69 @@ class LoopbackExchange:
             market = self.market
             market.ensure_can_advance()
             index = market.current_index
-            state = market.advance()
-            ex = self.exchange
-            if not state.closed:
-                ex.match_resting(state.high, state.low)
-                self.streams.publish_kline(state, market.market_time_ms())
-                return None
-            ex.match_resting(state.high, state.low)
+            state = market.advance()  # ends a price shock
+            self.exchange.match_resting(state.high, state.low)
             self._settle_funding(index)
+            if not state.closed:
+                self.streams.publish_kline(state, market.market_time_ms())
+                self._after_update()
+                return None
             skipped = self.faults.take_skip_close()
             sent = 0 if skipped else self.streams.publish_kline(state, state.close_time)
             self.closes.append(CloseRecord(index, state.open_time, not skipped and sent > 0,
                                            time.monotonic_ns()))
             # The next candle is current now, with no trade yet: the price stays at this
             # close until its first update (whose range may then cross a resting limit).
+            self._after_update()
             await asyncio.sleep(0)  # let writers run before the caller continues
             return market.candle(index)
 
+    def _after_update(self) -> None:
+        """What follows every change of the market: the mark (manual mode), the margin
+        call check, and Binance's 24-hour cut of old connections."""
+        if self.speed is None:
+            self.streams.publish_mark(self.mark_payload())
+        self.exchange.check_margin()
+        count, _task = self.streams.close_older_than(
+            self.server_time_ms() - int(self.max_connection_age_s * 1000))
+        if count:
+            log.info("closed %d websocket connection(s) older than %g s", count, self.max_connection_age_s)
+
     def _settle_funding(self, index: int) -> None:
-        """Funding events inside candle ``index`` settle at its open, as in training."""
-        if not self._funding_times:
-            return
+        """Funding due inside candle ``index`` settles now (its first update), at the
+        candle's open as the mark, as training and the backtest charge it."""
         start = int(self.market.open_times[index])
-        end = start + self.market.interval_ms
-        lo = bisect.bisect_left(self._funding_times, start)
-        hi = bisect.bisect_left(self._funding_times, end)
-        if lo == hi:
+        due = self.funding.take_due(start, start + self.market.interval_ms)
+        if not due:
             return
-        mark = self.market.kline(index).open
-        for rate in self._funding_rates[lo:hi]:
-            self.exchange.apply_funding(rate, mark)
+        open_price = self.market.kline(index).open
+        for _time, rate in due:
+            self.exchange.apply_funding(rate, open_price)
+
+    # ------------------------------------------------------------------ price shocks
+
+    def _start_price_shock(self, price: Decimal | None, fraction: Decimal | None) -> Decimal:
+        """See ``FaultInjector.price_shock``: set the price, push the mark, fill what it
+        crosses, check the margin call."""
+        base = self.market.price
+        target = price if price is not None else base * (1 + fraction)
+        tick = self.market.filters.tick_size
+        target = (target / tick).to_integral_value(rounding=ROUND_HALF_UP) * tick
+        if target <= 0:
+            raise ValueError(f"a price shock must leave a positive price, got {target}")
+        self.market.shock_price = target
+        self.exchange.match_resting(target, target)
+        self.streams.publish_mark(self.mark_payload())
+        self.exchange.check_margin()
+        return target
+
+    def _end_price_shock(self) -> bool:
+        if self.market.shock_price is None:
+            return False
+        self.market.shock_price = None
+        self.streams.publish_mark(self.mark_payload())
+        self.exchange.check_margin()
+        return True
 
     async def _run_timed(self) -> None:
         assert self.speed is not None
@@ -221,6 +261,16 @@ class LoopbackExchange:
             log.exception("the simulator's candle clock stopped")
             self.finished.set()
             raise
+
+    async def _run_mark_clock(self, name: str, market_period_s: float) -> None:
+        """Timed mode: one mark on stream ``name`` per ``market_period_s`` of market time,
+        at most ``mark.MAX_MESSAGES_PER_S`` per wall second."""
+        assert self.speed is not None
+        pause = mark.wall_period_s(market_period_s, self.speed)
+        while not self.finished.is_set():
+            await asyncio.sleep(pause)
+            if self.streams.mark_subscribers(name):
+                self.streams.publish_mark(self.mark_payload(), {name})
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -291,9 +341,15 @@ class LoopbackExchange:
         self.port = sock.getsockname()[1]
         if self.speed is not None:
             self._timer = asyncio.create_task(self._run_timed())
+            self._mark_clocks = [asyncio.create_task(self._run_mark_clock(name, period))
+                                 for name, period in self.streams.mark_streams.items()]
         return self
 
     async def close(self) -> None:
+        for task in self._mark_clocks:
+            task.cancel()
+        await asyncio.gather(*self._mark_clocks, return_exceptions=True)
+        self._mark_clocks = []
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -310,3 +366,32 @@ class LoopbackExchange:
 
     async def __aexit__(self, *exc_info) -> None:
         await self.close()
+
+
+class _FaultTargets:
+    """What ``FaultInjector``'s stream and market faults act on: this simulator."""
+
+    def __init__(self, sim: LoopbackExchange) -> None:
+        self._sim = sim
+
+    def drop_user_streams(self, code: int) -> asyncio.Task:
+        return self._sim.streams.drop_user(code)
+
+    def cut_connections(self, opened_before_ms: int, code: int) -> tuple[int, asyncio.Task]:
+        count, task = self._sim.streams.close_older_than(opened_before_ms, code)
+        return count, task if task is not None else asyncio.ensure_future(asyncio.sleep(0))
+
+    def expire_listen_key(self, key: str | None) -> str:
+        keys = self._sim.listen_keys
+        key = key or keys.active_key()
+        if not key or not keys.is_active(key):
+            raise ValueError(f"no active listen key to expire ({key or 'none issued'})")
+        keys.expire_now(key)
+        self._sim.streams.expire(key)
+        return key
+
+    def start_price_shock(self, price: Decimal | None, fraction: Decimal | None) -> Decimal:
+        return self._sim._start_price_shock(price, fraction)
+
+    def end_price_shock(self) -> bool:
+        return self._sim._end_price_shock()

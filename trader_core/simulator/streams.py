@@ -1,4 +1,4 @@
-"""The websocket side: market-data connections (kline, continuousKline) and user-data connections.
+"""The websocket side: market-data connections (kline, continuousKline, markPrice) and user-data connections.
 
 Why: a bot's view of the market and of its own fills arrives here, so this hub must
 look like Binance's fstream to a real client (both the routed ``/market`` and
@@ -8,6 +8,12 @@ is where the stream faults act: drop (close now), stall (stay open, say nothing)
 Each connection is registered before its handshake completes and gets its own
 outgoing queue and writer task, so a message published right after a client
 connects is never lost and a slow client never blocks the candle clock.
+
+A connection may combine streams (``/market/stream?streams=btcusdt@kline_1h/
+btcusdt@markPrice@1s``); each message goes only to the connections subscribed to
+its stream. Every connection remembers when it opened (server clock), so Binance's
+24-hour cut can close the old ones (``close_older_than``), and the user connections
+can be dropped on their own, their key staying valid (``drop_user``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
+from . import mark
 from .listen_keys import ListenKeys
 from .market import KlineState, MarketReplay
 
@@ -50,6 +57,7 @@ class _Connection:
     combined: bool = False
     streams: list[str] = field(default_factory=list)
     listen_key: str = ""
+    opened_ms: int = 0  # server clock
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     closing: bool = False
 
@@ -76,6 +84,8 @@ class StreamHub:
         self._server_ms = server_ms
         self._kline_name = f"{symbol.lower()}@kline_{market.interval}"
         self._continuous_name = f"{symbol.lower()}_perpetual@continuousKline_{market.interval}"
+        #: mark stream name -> market seconds between its messages in timed mode
+        self.mark_streams = mark.stream_names(symbol)
         self.market_connections: set[_Connection] = set()
         self.user_connections: set[_Connection] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -85,16 +95,16 @@ class StreamHub:
     # ------------------------------------------------------------------ names
 
     @property
-    def served_streams(self) -> tuple[str, str]:
-        return self._kline_name, self._continuous_name
+    def served_streams(self) -> tuple[str, ...]:
+        return (self._kline_name, self._continuous_name, *self.mark_streams)
 
     def check_stream(self, name: str, route: str) -> None:
         """Raise ``StreamError`` with a clear text unless ``name`` is served on ``route``."""
         if name in self.served_streams:
             if route == "public":
                 raise StreamError(
-                    f"stream '{name}' is a /market stream: Binance serves klines on /market, not "
-                    "/public (use BinanceSocketManager's default category)"
+                    f"stream '{name}' is a /market stream: Binance serves klines and mark prices on "
+                    "/market, not /public (use BinanceSocketManager's default category)"
                 )
             return
         if re.fullmatch(r"[a-z0-9_]+@(kline|continuousKline)_\w+", name):
@@ -102,9 +112,10 @@ class StreamHub:
                 f"unknown stream '{name}': this simulator replays {self.symbol} {self._market.interval} "
                 f"candles only, as '{self._kline_name}' or '{self._continuous_name}'"
             )
+        served = "', '".join(self.served_streams)
         raise StreamError(
-            f"unknown stream '{name}': the simulator serves only '{self._kline_name}' and "
-            f"'{self._continuous_name}' (stream names are case-sensitive, symbol in lower case)"
+            f"unknown stream '{name}': the simulator serves only '{served}' "
+            "(stream names are case-sensitive, symbol in lower case)"
         )
 
     # ------------------------------------------------------------------ serving
@@ -118,7 +129,8 @@ class StreamHub:
             except StreamError as exc:
                 error = str(exc)
                 break
-        conn = _Connection(ws, "market", combined=combined, streams=[] if error else list(dict.fromkeys(streams)))
+        conn = _Connection(ws, "market", combined=combined, streams=[] if error else list(dict.fromkeys(streams)),
+                           opened_ms=self._server_ms())
         if error is None:
             self.market_connections.add(conn)  # before the handshake: nothing published is lost
         try:
@@ -133,7 +145,7 @@ class StreamHub:
 
     async def serve_user(self, request: web.Request, listen_key: str) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=PING_INTERVAL_S)
-        conn = _Connection(ws, "user", listen_key=listen_key)
+        conn = _Connection(ws, "user", listen_key=listen_key, opened_ms=self._server_ms())
         active = self._keys.is_active(listen_key)
         if active:
             self.user_connections.add(conn)
@@ -234,10 +246,27 @@ class StreamHub:
         plain = _dumps({"e": "kline", "E": event_ms, "s": symbol, "k": self._market.ws_body(state, symbol)})
         continuous = _dumps({"e": "continuous_kline", "E": event_ms, "ps": symbol, "ct": "PERPETUAL",
                              "k": self._market.ws_body(state, None)})
+        return self._publish({self._kline_name: plain, self._continuous_name: continuous})
+
+    def publish_mark(self, payload: dict, names: set[str] | None = None) -> int:
+        """Queue a ``markPriceUpdate`` for the subscribers of ``names`` (every mark stream
+        when None; nothing while stalled); returns how many were queued."""
+        if self._is_stalled() or not self.market_connections:
+            return 0
+        text = _dumps(payload)
+        return self._publish({name: text for name in (names if names is not None else self.mark_streams)})
+
+    def mark_subscribers(self, name: str) -> bool:
+        return any(name in conn.streams for conn in self.market_connections)
+
+    def _publish(self, texts: dict[str, str]) -> int:
+        """Queue ``texts[name]`` on every connection subscribed to ``name``."""
         sent = 0
         for conn in list(self.market_connections):
             for name in conn.streams:
-                data = plain if name == self._kline_name else continuous
+                data = texts.get(name)
+                if data is None:
+                    continue
                 conn.push(f'{{"stream":"{name}","data":{data}}}' if conn.combined else data)
                 sent += 1
             if conn.queue.qsize() > MAX_BACKLOG:
@@ -246,16 +275,10 @@ class StreamHub:
         return sent
 
     def publish_raw_market(self, data: dict) -> int:
-        """Send ``data`` as it is to every market subscriber (a message Binance should never
+        """Send ``data`` as it is to every kline subscriber (a message Binance should never
         send: a kline from the future, a wrong shape); returns how many were queued."""
         text = _dumps(data)
-        sent = 0
-        for conn in list(self.market_connections):
-            for name in conn.streams:
-                conn.push(f'{{"stream":"{name}","data":{text}}}' if conn.combined else text)
-                sent += 1
-        self.sent_market_messages += sent
-        return sent
+        return self._publish({self._kline_name: text, self._continuous_name: text})
 
     def publish_user(self, event: dict) -> None:
         """Queue a user-data event for every connection whose listen key is still active."""
@@ -286,13 +309,28 @@ class StreamHub:
 
     def drop_market(self, code: int = 1001) -> asyncio.Task:
         """Close every market connection now with ``code`` (returns the closing task)."""
-        conns = list(self.market_connections)
-        self.market_connections.clear()
+        return self._drop(list(self.market_connections), code, b"simulated drop")
+
+    def drop_user(self, code: int = 1001) -> asyncio.Task:
+        """Close every user-data connection now with ``code``; their listen keys stay valid."""
+        return self._drop(list(self.user_connections), code, b"simulated drop")
+
+    def close_older_than(self, cutoff_ms: int, code: int = 1001) -> tuple[int, asyncio.Task | None]:
+        """Close every connection opened before ``cutoff_ms`` (server clock): Binance's
+        24-hour cut. Returns how many, and the closing task (None when none was old)."""
+        old = [c for c in self.market_connections | self.user_connections if c.opened_ms < cutoff_ms]
+        if not old:
+            return 0, None
+        return len(old), self._drop(old, code, b"connection older than its maximum age")
+
+    def _drop(self, conns: list[_Connection], code: int, message: bytes) -> asyncio.Task:
         for conn in conns:
+            self.market_connections.discard(conn)
+            self.user_connections.discard(conn)
             conn.closing = True
 
         async def close_all() -> None:
-            await asyncio.gather(*(self._close(c, code, b"simulated drop") for c in conns))
+            await asyncio.gather(*(self._close(c, code, message) for c in conns))
 
         return self._spawn(close_all())
 
