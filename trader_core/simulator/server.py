@@ -175,6 +175,12 @@ class LoopbackExchange:
         assert closed is not None
         return closed
 
+    async def step_update(self) -> Candle | None:
+        """Apply one update of the forming candle (a partial update, or its close);
+        returns the closed Candle, or None for a partial update. Raises ``ReplayExhausted``
+        like ``step``. For tests that look inside a candle (the mark on each update)."""
+        return await self._advance()
+
     # ------------------------------------------------------------------ the candle clock
 
     async def _advance(self) -> Candle | None:
