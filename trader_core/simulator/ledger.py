@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .api_errors import ApiError, BinanceError
-from .formatting import money
+from .formatting import exact
 
 WEEK_MS = 7 * 24 * 3_600_000
 DEFAULT_TRADES_LIMIT, MAX_TRADES_LIMIT = 500, 1000
@@ -149,7 +149,7 @@ class AccountLedger:
     def _trade(self, r: TradeRow) -> dict:
         return {
             "buyer": r.side == "BUY",
-            "commission": money(r.commission),
+            "commission": exact(r.commission),
             "commissionAsset": self.asset,
             "id": r.trade_id,
             "maker": r.maker,
@@ -157,7 +157,7 @@ class AccountLedger:
             "price": self._p(r.price),
             "qty": self._q(r.qty),
             "quoteQty": self._quote(r.qty * r.price),
-            "realizedPnl": money(r.realized_pnl),
+            "realizedPnl": exact(r.realized_pnl),
             "side": r.side,
             "positionSide": "BOTH",
             "symbol": self.symbol,
@@ -185,7 +185,7 @@ class AccountLedger:
         return {
             "symbol": self.symbol,
             "incomeType": r.income_type,
-            "income": money(r.income),
+            "income": exact(r.income),
             "asset": self.asset,
             "info": r.income_type,
             "time": r.time_ms,
