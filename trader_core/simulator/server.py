@@ -236,7 +236,7 @@ class LoopbackExchange:
         base = self.market.price
         target = price if price is not None else base * (1 + fraction)
         tick = self.market.filters.tick_size
-        target = (target / tick).to_integral_value(rounding=ROUND_HALF_UP) * tick
+        target = ((target / tick).to_integral_value(rounding=ROUND_HALF_UP) * tick).quantize(tick)
         if target <= 0:
             raise ValueError(f"a price shock must leave a positive price, got {target}")
         self.market.shock_price = target
