@@ -5,8 +5,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Third-party Binance clients the simulator is tested against (binance-futures-connector,
+# ccxt), pinned in tests/clients/requirements.txt. A venv of their own: the connector
+# installs a top-level `binance` package that would replace python-binance in .venv.
+CLIENTS       := .venv-clients
+CLIENTS_STAMP := $(CLIENTS)/.installed
 
-.PHONY: demo test install bench demo-run clean
+.PHONY: demo test install clients bench demo-run clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +22,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(CLIENTS_STAMP): tests/clients/requirements.txt
+	$(PYTHON) -m venv $(CLIENTS)
+	$(CLIENTS)/bin/pip install --quiet --upgrade pip
+	$(CLIENTS)/bin/pip install --quiet -r tests/clients/requirements.txt
+	touch $(CLIENTS_STAMP)
+
+clients: $(CLIENTS_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/sactui --train-id demo --sim --speed 7200
 
-test: $(STAMP)
+test: $(STAMP) $(CLIENTS_STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
@@ -32,4 +45,4 @@ demo-run: $(STAMP)
 	$(BIN)/python -m trader_core.training.demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(CLIENTS) .pytest_cache
