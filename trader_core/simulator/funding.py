@@ -14,7 +14,10 @@ Rules (Binance's, on the replay's clock):
   Not at the close of the candle before it: an order sent on that close (the
   engine's, for the decision that candle closed) must be charged the funding of its
   new position, as in training and the backtest, where funding inside candle t+1
-  is charged on the position decided at the close of t.
+  is charged on the position decided at the close of t. (Binance charges the
+  position held at the mark itself, before any order reacting to that close can
+  arrive; in timed mode an order slower than one update period - interval / speed /
+  updates per candle - meets that Binance behaviour here too.)
 * The rate announced (``r``, ``lastFundingRate``) is the rate of the next settlement
   not yet made: on Binance the estimate converges to the settled rate; the replay
   knows it exactly. Rows before the first forming candle are history and never
