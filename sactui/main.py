@@ -11,10 +11,10 @@ from types import ModuleType
 
 from trader_core.errors import ExitCode, SactuiError
 
-from .commands import backtest, features, replay, runs, session, sim, train, unlatch
+from .commands import backtest, features, replay, runs, session, sim, status, train, unlatch, watch
 
 COMMANDS: dict[str, ModuleType] = {module.NAME: module for module in (
-    train, runs, features, replay, backtest, sim, unlatch)}
+    train, runs, features, replay, backtest, sim, unlatch, status, watch)}
 
 
 def command_list() -> str:

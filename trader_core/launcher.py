@@ -41,6 +41,7 @@ from .journal import ensure_writable
 from .latch import check_not_latched
 from .metrics import RunningMetrics
 from .modes import Mode
+from .monitoring.monitor import SessionMonitor  # alerts, metrics, heartbeat (issue 11)
 from .runs import TrainingRun
 from .session import HALTED, STOPPED, SessionStore
 from .settings import Settings
@@ -135,6 +136,7 @@ async def _run_locked(options, mode, run, folder, frame, credentials, settings, 
 
     def step_hook(record: StepRecord) -> None:
         metrics.update(record.equity)
+        monitor.on_step(record)  # issue 11: counters, daily summary (no I/O, no await)
         outcome_box.setdefault("first_close", record.close)
         outcome_box["last_close"] = record.close
         outcome_box["steps"] = outcome_box.get("steps", 0) + 1
@@ -147,6 +149,9 @@ async def _run_locked(options, mode, run, folder, frame, credentials, settings, 
         events = EventLog(CandleClock() if mode is Mode.BACKTEST else SystemClock())
         if on_event is not None:
             events.subscribe(on_event)
+        # issue 11: alerts, metrics endpoint, heartbeat - subscribers that never make the engine wait
+        monitor = SessionMonitor(settings, mode=mode, train_id=run.train_id, symbol=run.symbol, interval=run.interval,
+                                 folder=folder, events=events)
         parts = await PART_BUILDERS[mode](PartsRequest(options, run, frame, settings, credentials, stack, events))
         events.clock = parts.clock
         store = SessionStore(folder)
@@ -162,6 +167,7 @@ async def _run_locked(options, mode, run, folder, frame, credentials, settings, 
         outcome_box["engine"] = engine
         if on_engine is not None:
             on_engine(engine)
+        monitor.attach(engine, session)  # issue 11
         failure: BaseException | None = None
         try:
             await engine.run()
@@ -171,6 +177,7 @@ async def _run_locked(options, mode, run, folder, frame, credentials, settings, 
         finally:
             session.journal.close()
             _end_session(store, session, engine, failure)
+            monitor.close(engine, failure)  # issue 11: last heartbeat, stop alert, bounded flush
     return SessionOutcome(engine, metrics, session.journal.steps_path,
                           outcome_box.get("first_close"), outcome_box.get("last_close"))
 

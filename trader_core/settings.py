@@ -105,6 +105,78 @@ class PathSettings:
             raise ConfigError("config.toml [paths] runs_dir must not be empty")
 
 
+# --- monitoring (issue 11): alerts, metrics, heartbeat and watchdog ------------------------------
+ALERT_LEVELS = ("info", "warning", "error", "emergency")
+#: What ``[alerts] events`` may name (trader_core.monitoring.alerts maps engine events to these).
+ALERT_EVENTS = ("emergency", "halt", "latch", "feed_stale", "reconnects", "failures", "guards", "session",
+                "daily_summary")
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts go (apprise URLs, ``${VAR}`` from the environment), which ones, from what level."""
+
+    urls: tuple = ()
+    events: tuple = ALERT_EVENTS[:-1]  # all but the daily summary
+    min_level: str = "info"
+    feed_stale_seconds: float = 180.0  # no market message for this long: an alert
+    reconnect_storm_count: int = 5  # this many reconnects/drops ...
+    reconnect_storm_minutes: float = 10.0  # ... within this many minutes: a storm
+    repeat_seconds: float = 300.0  # the same alert at most once per this; repeats are grouped
+    retry_max_seconds: float = 300.0  # failed sends retry with backoff up to this apart
+    daily_summary_hour_utc: int = 0  # the daily summary goes out at this UTC hour
+
+    def validate(self) -> None:
+        for i, url in enumerate(self.urls, 1):
+            if not isinstance(url, str) or "://" not in url:
+                raise ConfigError(f"config.toml [alerts] urls: entry {i} must be an apprise URL string "
+                                  "(scheme://...)")
+        for name in self.events:
+            if name not in ALERT_EVENTS:
+                raise ConfigError(f"config.toml [alerts] events: unknown event {name!r}; allowed: "
+                                  f"{', '.join(ALERT_EVENTS)}")
+        if self.min_level not in ALERT_LEVELS:
+            raise ConfigError(f"config.toml [alerts] min_level must be one of {', '.join(ALERT_LEVELS)}, "
+                              f"got {self.min_level!r}")
+        _check_range("alerts", "feed_stale_seconds", self.feed_stale_seconds, 1, 86_400)
+        _check_range("alerts", "reconnect_storm_count", self.reconnect_storm_count, 2, 1000)
+        _check_range("alerts", "reconnect_storm_minutes", self.reconnect_storm_minutes, 0.1, 1440)
+        _check_range("alerts", "repeat_seconds", self.repeat_seconds, 0, 86_400)
+        _check_range("alerts", "retry_max_seconds", self.retry_max_seconds, 1, 3600)
+        _check_range("alerts", "daily_summary_hour_utc", self.daily_summary_hour_utc, 0, 23)
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """The Prometheus endpoint: off by default, on the loopback address unless configured."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9108  # 0: any free port (the session's events say which)
+
+    def validate(self) -> None:
+        if not self.host:
+            raise ConfigError("config.toml [metrics] host must not be empty")
+        _check_range("metrics", "port", self.port, 0, 65_535)
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """The session's heartbeat file and the out-of-process watchdog (``sactui watch``) that reads it."""
+
+    heartbeat_seconds: float = 5.0  # the session rewrites heartbeat.json this often
+    stale_seconds: float = 30.0  # sactui watch / status: a heartbeat older than this is stale
+    poll_seconds: float = 2.0  # sactui watch looks this often
+
+    def validate(self) -> None:
+        _check_range("watch", "heartbeat_seconds", self.heartbeat_seconds, 0.1, 600)
+        _check_range("watch", "stale_seconds", self.stale_seconds, 0.5, 86_400)
+        _check_range("watch", "poll_seconds", self.poll_seconds, 0.05, 600)
+        if self.stale_seconds < 2 * self.heartbeat_seconds:
+            raise ConfigError("config.toml [watch] stale_seconds must be at least twice heartbeat_seconds, "
+                              f"got {self.stale_seconds:g} and {self.heartbeat_seconds:g}")
+
+
 @dataclass(frozen=True)
 class Settings:
     risk: RiskSettings = field(default_factory=RiskSettings)
@@ -112,6 +184,9 @@ class Settings:
     trading: TradingSettings = field(default_factory=TradingSettings)
     paths: PathSettings = field(default_factory=PathSettings)
     streams: StreamSettings = field(default_factory=StreamSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)  # monitoring (issue 11)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
 
 
 def _section(cls, name: str, values: object):
@@ -124,6 +199,8 @@ def _section(cls, name: str, values: object):
                 f"config.toml [{name}] has unknown key {key!r}; allowed: {', '.join(sorted(known))}"
             )
         expected = type(known[key].default)
+        if expected is tuple and isinstance(value, list):  # TOML arrays ([alerts] urls, events)
+            value = values[key] = tuple(value)
         ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             ok = True
