@@ -52,15 +52,18 @@ def make_connector(sim, secret=SIM_SECRET, key=SIM_KEY, timeout_s=2.0, clock=Non
 
 
 def engine_settings(adopt: bool = False, max_drawdown: float = 0.5, max_failures: int = 5,
-                    flatten_max_s: float = 0.2):
-    """Operator settings for engine tests: fast retries, a chosen drawdown limit."""
-    from trader_core.settings import RetrySettings, RiskSettings, Settings, TradingSettings
+                    flatten_max_s: float = 0.2, liquidation_buffer: float = 0.05, **streams):
+    """Operator settings for engine tests: fast retries, a chosen drawdown limit, stream settings."""
+    from trader_core.settings import RetrySettings, RiskSettings, Settings, StreamSettings, TradingSettings
 
+    stream_settings = {"mark_stale_seconds": 600.0, "reconcile_seconds": 3600.0, **streams}
     return Settings(
         risk=RiskSettings(max_drawdown=max_drawdown, stale_grace_seconds=30.0,
-                          max_consecutive_failures=max_failures, flatten_retry_max_seconds=flatten_max_s),
+                          max_consecutive_failures=max_failures, flatten_retry_max_seconds=flatten_max_s,
+                          liquidation_buffer=liquidation_buffer),
         retries=RetrySettings(attempts=3, delay_seconds=0.05),
         trading=TradingSettings(adopt_unknown_position=adopt),
+        streams=StreamSettings(**stream_settings),
     )
 
 
@@ -96,7 +99,8 @@ class EngineHarness:
     that times out raises, it never returns quietly.
     """
 
-    def __init__(self, sim, run, production_dir, settings, mode="sim", agent=None, timeout_s=15.0, clock=None):
+    def __init__(self, sim, run, production_dir, settings, mode="sim", agent=None, timeout_s=15.0, clock=None,
+                 streams=False):
         import asyncio
         from datetime import datetime, timezone
 
@@ -119,6 +123,12 @@ class EngineHarness:
 
         self.feed = KlineFeed("BTCUSDT", run.interval, sim.ws_base, fetch, stale_after_s=30,
                               reconnect_base_s=0.05, reconnect_max_s=0.2, on_event=self.log.report)
+        self.streams = None
+        if streams:
+            from trader_core.exchanges.streams import AccountStreams
+
+            self.streams = AccountStreams(exchange, self.clock, settings.streams, self.log.report,
+                                          leverage=run.leverage, reconnect_base_s=0.05, reconnect_max_s=0.2)
         self.store = SessionStore(production_dir)
         self.session = self.store.begin(mode, None, datetime.now(timezone.utc))
         self.rows: dict[int, object] = {}
@@ -126,7 +136,7 @@ class EngineHarness:
         self.engine = TradingEngine(
             run, agent or run.load_agent(), exchange, self.feed, settings, self.session, production_dir,
             mode=mode, clock=self.clock, market_clock=FeedClock(self.feed), events=self.log,
-            on_step=self._on_step,
+            on_step=self._on_step, streams=self.streams,
         )
         self.timeout_s = timeout_s
         self.task = None
@@ -140,7 +150,9 @@ class EngineHarness:
         loop = self._asyncio.get_running_loop()
         self.task = self._asyncio.create_task(self.engine.run())
         deadline = loop.time() + self.timeout_s
-        while not (self.engine.state != "STARTING" and self.feed.connected and self.sim.streams.market_connections):
+        while not (self.engine.state != "STARTING" and self.feed.connected and self.sim.streams.market_connections
+                   and (self.streams is None or (self.streams.user.connected and self.streams.book.synced
+                                                 and self.streams.mark.connected))):
             if self.task.done():
                 self.task.result()
                 raise AssertionError(f"the engine ended during start-up (state {self.engine.state})")

@@ -51,6 +51,10 @@ def test_opening_needs_initial_margin_plus_fee():
 
 def test_a_reduction_needs_no_margin_at_all():
     assert block(plan("-0.2"), available="0", position="0.2") is None
+    # even when its fee is more than the margin it frees (a tiny position at high leverage)
+    from trader_core.accounting import affordable
+
+    assert affordable(D("0.001"), D("-0.001"), PRICE, 125, D("0.01"), D("0"))
 
 
 def test_a_flip_counts_the_margin_its_closing_part_frees():
