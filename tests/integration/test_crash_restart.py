@@ -78,9 +78,12 @@ async def step_until_rows(sim, production, count, proc):
         await wait_for(lambda: len(journal_rows(production)) > before, 15, "the row of the candle just closed")
 
 
-def config_file(tmp_path, **risk):
+def config_file(tmp_path, streams=False, **risk):
+    """Operator settings for a crash test. Without the account streams every step reads REST, so a
+    failed account read is the way these tests start the emergency protocol."""
     lines = ["[risk]"] + [f"{k} = {v}" for k, v in risk.items()]
     lines += ["[retries]", "attempts = 3", "delay_seconds = 0.05", "[trading]", "adopt_unknown_position = true"]
+    lines += ["[streams]", f"enabled = {'true' if streams else 'false'}"]
     path = tmp_path / "config.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
