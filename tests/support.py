@@ -349,3 +349,31 @@ def audit_books(sim, steps: list[dict], emergencies: list[dict], interval_ms: in
     if journal != held:
         problems.append(f"journal position {journal} != exchange position {held}")
     return problems
+
+
+class ShiftedClock:
+    """Real time and real sleeping, shifted forward when the test says (``advance``).
+
+    For engines with background loops (streams, the risk watch): a ``ManualClock`` advances
+    on every sleep, so a periodic loop would spin and drag time forward with it; here only
+    the test moves time."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._time = time
+        self.shift_s = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self.shift_s += seconds
+
+    def now_ms(self) -> int:
+        return int((self._time.time() + self.shift_s) * 1000)
+
+    def monotonic(self) -> float:
+        return self._time.monotonic() + self.shift_s
+
+    async def sleep(self, seconds: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(max(0.0, seconds))

@@ -134,6 +134,7 @@ class FaultInjector:
         self._targets = targets
         self.clock_skew_ms: int = 0
         self.stalled: bool = False
+        self.marks_stalled: bool = False
         #: (kind, detail) of every fault actually applied, in order.
         self.injected: list[tuple[str, str]] = []
         self._rules: list[_RequestRule] = []
@@ -169,6 +170,12 @@ class FaultInjector:
     def resume_market_streams(self) -> None:
         self.stalled = False
         self.injected.append(("resume_market_streams", ""))
+
+    def stall_mark_stream(self, stalled: bool = True) -> None:
+        """Send no mark price updates (klines keep flowing) until called with False: a mark
+        stream gone quiet on an open connection, which only its age can reveal."""
+        self.marks_stalled = stalled
+        self.injected.append(("stall_mark_stream" if stalled else "resume_mark_stream", ""))
 
     def _target(self) -> FaultTargets:
         if self._targets is None:

@@ -184,6 +184,8 @@ class RestApi:
         self.funding = funding
         self._on_listen_key_deleted = on_listen_key_deleted
         self.orders_received: list[OrderReceipt] = []
+        #: (received_ns, method, path) of every REST request, in arrival order: what a client asked, and when.
+        self.requests: list[tuple[int, str, str]] = []
         ex = exchange
         self.routes: dict[tuple[str, str], _Route] = {
             ("GET", "/api/v3/ping"): _Route(lambda p: {}, NONE, _const(1)),
@@ -229,6 +231,7 @@ class RestApi:
     async def handle(self, request: web.Request) -> web.Response:
         received_ns = time.monotonic_ns()
         method, path = request.method.upper(), request.path
+        self.requests.append((received_ns, method, path))
         raw_query = request.rel_url.raw_query_string
         raw_body = (await request.read()).decode("utf-8", "replace")
         params = parse_params(raw_query, raw_body)

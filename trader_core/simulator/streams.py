@@ -75,12 +75,14 @@ class StreamHub:
         symbol: str,
         listen_keys: ListenKeys,
         is_stalled: Callable[[], bool],
+        marks_stalled: Callable[[], bool],
         server_ms: Callable[[], int],
     ) -> None:
         self._market = market
         self.symbol = symbol
         self._keys = listen_keys
         self._is_stalled = is_stalled
+        self._marks_stalled = marks_stalled
         self._server_ms = server_ms
         self._kline_name = f"{symbol.lower()}@kline_{market.interval}"
         self._continuous_name = f"{symbol.lower()}_perpetual@continuousKline_{market.interval}"
@@ -251,7 +253,7 @@ class StreamHub:
     def publish_mark(self, payload: dict, names: set[str] | None = None) -> int:
         """Queue a ``markPriceUpdate`` for the subscribers of ``names`` (every mark stream
         when None; nothing while stalled); returns how many were queued."""
-        if self._is_stalled() or not self.market_connections:
+        if self._is_stalled() or self._marks_stalled() or not self.market_connections:
             return 0
         text = _dumps(payload)
         return self._publish({name: text for name in (names if names is not None else self.mark_streams)})
