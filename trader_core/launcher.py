@@ -63,6 +63,7 @@ class SessionOptions:
     confirm_live: str | None = None
     endpoint: str | None = None  # testnet mode against a Binance-compatible server (e.g. `sactui sim`)
     trust_run: bool = False  # --trust-run: the operator allows unpickling a run's pickle-only scaler
+    funding: Path | None = None  # sim: funding rates to settle at the 8 h marks (default: the run's own file)
 
 
 @dataclass
@@ -249,9 +250,14 @@ async def _sim_parts(req: PartsRequest) -> SessionParts:
     if options.data is not None:
         start = run.history_needed
     key, secret = "sim" + secrets.token_hex(8), secrets.token_hex(16)
+    funding = funding_for(run, options.funding)
+    if funding is None:
+        req.events.emit("info", "funding", "no funding file found for this run: the offline exchange charges "
+                        "no funding (pass --funding FILE)")
     sim = await req.stack.enter_async_context(LoopbackExchange(
         req.frame, api_key=key, api_secret=secret, start_index=start, speed=options.speed,
         initial_balance=Decimal(str(run.trading["initial_balance"])), fee_rate=run.fee_rate, leverage=run.leverage,
+        funding=funding,
     ))
     stale_after = max(5.0, 3 * (interval_ms(run.interval) / 1000 / options.speed))
     return _network_parts(req, Credentials(key, secret), Endpoints(sim.rest_base, sim.ws_base), True, True,
@@ -296,6 +302,22 @@ def _network_parts(req: PartsRequest, credentials, endpoints, testnet: bool, rep
 PART_BUILDERS: dict[Mode, Callable[[PartsRequest], Awaitable[SessionParts]]] = {
     Mode.BACKTEST: _backtest_parts, Mode.SIM: _sim_parts, Mode.TESTNET: _binance_parts, Mode.LIVE: _binance_parts,
 }
+
+
+def funding_for(run: TrainingRun, path: Path | None):
+    """The funding rates the offline exchange settles: ``path``, or the file the run was trained
+    with, found next to the run or in the repository's ``data/<symbol>/`` (None: no funding)."""
+    from .candles import load_funding
+
+    if path is not None:
+        return load_funding(path)
+    name = (run.metadata.get("data") or {}).get("funding_file")
+    if not name:
+        return None
+    for folder in (run.path, run.path.parent.parent / "data" / run.symbol.lower(), Path("data") / run.symbol.lower()):
+        if (folder / name).is_file():
+            return load_funding(folder / name)
+    return None
 
 
 def candles_for(run: TrainingRun, data: Path | None):

@@ -42,6 +42,7 @@ def parser(commands: str) -> Parser:
     p.add_argument("--speed", type=positive_float, default=3600.0,
                    help="--sim replay speed, x real time (default: %(default)g)")
     p.add_argument("--data", help="--sim: replay this candle file instead of the run's bundled candles")
+    p.add_argument("--funding", help="--sim: funding rates to settle every 8 h (default: the run's own file)")
     p.add_argument("--confirm-live", metavar="SYMBOL", help="headless --live: the symbol, typed exactly")
     p.add_argument("--endpoint", metavar="URL",
                    help="testnet mode against another Binance-compatible server, e.g. a 'sactui sim' URL")
@@ -62,7 +63,7 @@ def run(argv: list[str], commands: str = "") -> int:
         train_id=args.train_id, mode="sim" if args.sim else "live" if args.live else "testnet",
         runs_dir=folder, max_candles=args.max_candles, speed=args.speed,
         data=Path(args.data) if args.data else None, confirm_live=args.confirm_live, endpoint=args.endpoint,
-        trust_run=args.trust_run,
+        trust_run=args.trust_run, funding=Path(args.funding) if args.funding else None,
     )
     # a bad id or an untrusted pickle-only run says so before anything else
     training_run = TrainingRun.load(args.train_id, folder, trust_pickle=args.trust_run)

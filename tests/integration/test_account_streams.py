@@ -193,3 +193,31 @@ async def test_a_stale_mark_makes_the_step_read_rest_and_say_so(sim, tiny_run, t
     await h.step()
     assert h.streams.live and any(e.kind == "streams" and "live again" in e.message for e in h.events)
     await h.stop()
+
+
+async def test_a_missed_push_is_found_by_reconciliation_and_a_persistent_one_is_an_emergency(sim, tiny_run, tmp_path):
+    """Two user events are lost (a position opened on the exchange's site, unseen by the stream):
+    the REST reconciliation finds the difference, reports it and resyncs; with a limit of one
+    mismatch, that is already the emergency protocol (book_mismatch)."""
+    h = await streamed(sim, tiny_run, tmp_path, FixedAgent(0.0), reconcile_seconds=0.2, mismatch_limit=1)
+    await h.step()
+    sim.faults.lose_user_events(2)  # the fill and the account update of the next order
+    await open_position(h, D("0.02"))
+    assert h.streams.book.position_qty == 0  # the push never came
+    await h.wait_for(lambda: h.emergency_rows, "the reconciliation's emergency")
+    assert h.emergency_rows[0]["trigger"] == "book_mismatch"
+    assert any(e.kind == "reconcile" and "differs from REST" in e.message for e in h.events)
+    await h.ended()
+    assert sim.exchange.account.position_qty == 0  # the emergency closed what the exchange held
+
+
+async def test_a_single_mismatch_is_resynced_and_reported_not_an_emergency(sim, tiny_run, tmp_path):
+    h = await streamed(sim, tiny_run, tmp_path, FixedAgent(0.0), reconcile_seconds=0.2, mismatch_limit=3,
+                       adopt=True)
+    await h.step()
+    sim.faults.lose_user_events(2)
+    await open_position(h, D("0.02"))
+    await h.wait_for(lambda: h.streams.book.position_qty == D("0.02"), "the resync from REST")
+    assert any(e.kind == "reconcile" for e in h.events) and h.emergency_rows == []
+    assert h.engine.watch.mismatches == 0 or h.engine.watch.mismatches == 1
+    await h.stop()

@@ -135,6 +135,7 @@ class FaultInjector:
         self.clock_skew_ms: int = 0
         self.stalled: bool = False
         self.marks_stalled: bool = False
+        self._lost_user_events = 0
         #: (kind, detail) of every fault actually applied, in order.
         self.injected: list[tuple[str, str]] = []
         self._rules: list[_RequestRule] = []
@@ -170,6 +171,21 @@ class FaultInjector:
     def resume_market_streams(self) -> None:
         self.stalled = False
         self.injected.append(("resume_market_streams", ""))
+
+    def lose_user_events(self, n: int) -> None:
+        """The next ``n`` user-data events are never sent (the connection stays up): pushed
+        state that silently misses a change, which only a REST reconciliation can find."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self._lost_user_events += n
+
+    def take_lost_user_event(self, event: dict) -> bool:
+        """True when this user event must not be sent (consuming one of the armed losses)."""
+        if self._lost_user_events <= 0:
+            return False
+        self._lost_user_events -= 1
+        self.injected.append(("lose_user_event", str(event.get("e"))))
+        return True
 
     def stall_mark_stream(self, stalled: bool = True) -> None:
         """Send no mark price updates (klines keep flowing) until called with False: a mark

@@ -101,7 +101,7 @@ class LoopbackExchange:
         self.faults = FaultInjector(self._drop_market, self.server_time_ms, targets=_FaultTargets(self))
         self.listen_keys = ListenKeys(self.server_time_ms)
         self.streams = StreamHub(self.market, symbol, self.listen_keys, lambda: self.faults.stalled,
-                                 lambda: self.faults.marks_stalled,
+                                 lambda: self.faults.marks_stalled, self.faults.take_lost_user_event,
                                  self.server_time_ms)
         self.exchange = SimulatedExchange(
             symbol, filters, initial_balance, fee_rate, leverage, self.server_time_ms,

@@ -76,6 +76,7 @@ class StreamHub:
         listen_keys: ListenKeys,
         is_stalled: Callable[[], bool],
         marks_stalled: Callable[[], bool],
+        lose_user_event: Callable[[dict], bool],
         server_ms: Callable[[], int],
     ) -> None:
         self._market = market
@@ -83,6 +84,7 @@ class StreamHub:
         self._keys = listen_keys
         self._is_stalled = is_stalled
         self._marks_stalled = marks_stalled
+        self._lose_user_event = lose_user_event
         self._server_ms = server_ms
         self._kline_name = f"{symbol.lower()}@kline_{market.interval}"
         self._continuous_name = f"{symbol.lower()}_perpetual@continuousKline_{market.interval}"
@@ -284,6 +286,8 @@ class StreamHub:
 
     def publish_user(self, event: dict) -> None:
         """Queue a user-data event for every connection whose listen key is still active."""
+        if self._lose_user_event(event):
+            return
         text = _dumps(event)
         for conn in list(self.user_connections):
             if self._keys.is_active(conn.listen_key):
