@@ -219,5 +219,4 @@ async def test_a_single_mismatch_is_resynced_and_reported_not_an_emergency(sim, 
     await open_position(h, D("0.02"))
     await h.wait_for(lambda: h.streams.book.position_qty == D("0.02"), "the resync from REST")
     assert any(e.kind == "reconcile" for e in h.events) and h.emergency_rows == []
-    assert h.engine.watch.mismatches == 0 or h.engine.watch.mismatches == 1
     await h.stop()
