@@ -39,6 +39,7 @@ from trader_core.settings import (  # noqa: E402
     MetricsSettings,
     RetrySettings,
     Settings,
+    TradingSettings,
     WatchSettings,
 )
 from trader_core.simulator import LoopbackExchange  # noqa: E402
@@ -130,8 +131,9 @@ async def main_async(rounds: int, candles: int) -> None:
                     ignore=shutil.ignore_patterns("produccion", "simulacion", "backtest"))
     runner, port, got = await receiver()
     retries = RetrySettings(attempts=3, delay_seconds=0.05)
-    off = Settings(retries=retries)
-    on = Settings(retries=retries,
+    trading = TradingSettings(adopt_unknown_position=True)  # a session may end holding what the next one takes
+    off = Settings(retries=retries, trading=trading)
+    on = Settings(retries=retries, trading=trading,
                   alerts=AlertSettings(urls=(f"json://127.0.0.1:{port}/bench",), min_level="info",
                                        events=("emergency", "halt", "latch", "feed_stale", "reconnects", "failures",
                                                "guards", "session", "daily_summary")),

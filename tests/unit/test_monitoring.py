@@ -218,7 +218,7 @@ def test_an_emergency_that_ends_not_flat_says_so_and_then_says_when_it_is_flat()
     snap.state, snap.closing = EngineState.HALTED, True
     alerts.on_event(ev("emergency", "not-flat", "position NOT FLAT after 3 close attempts"))
     assert sent[0].title == "sactui EMERGENCY connection_failures: NOT FLAT"
-    assert "NOT FLAT: position 0.1 still open; the protocol keeps closing" in sent[0].body
+    assert "NOT FLAT: position 0.1 still open; the emergency protocol keeps closing" in sent[0].body
     alerts.on_event(ev("warning", "flat", "position is flat after 7 close attempts"))
     assert sent[1].title == "sactui position FLAT now"
 

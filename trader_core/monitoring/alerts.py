@@ -254,10 +254,9 @@ class SessionAlerts:
             outcome = "FLAT (read back from the exchange)"
         else:
             left = "unknown" if position is None else str(position.quantity)
-            self._awaiting_flat = snap.closing
-            outcome = (f"NOT FLAT: position {left} still open; "
-                       + ("the protocol keeps closing until the exchange reads flat" if snap.closing
-                          else "check the exchange"))
+            self._awaiting_flat = True  # a later 'flat' is news
+            outcome = (f"NOT FLAT: position {left} still open; the emergency protocol keeps closing while sactui "
+                       "runs - check the exchange")
         self._send_emergency(pending, f"{outcome}; engine {snap.state}"
                                       + (f" ({snap.halted_reason})" if snap.state == EngineState.HALTED else ""))
 

@@ -2,7 +2,7 @@
 
 Why a file: the watchdog must still speak when the trading process cannot (kill -9, an
 out-of-memory kill, a hung loop), so it reads files only (ARCHITECTURE rule 11). The
-file is replaced atomically (``session.write_text_atomic``: temp file, fsync, rename),
+file is replaced atomically (temp file, rename; the last beat also fsynced),
 written from a task of its own between candle closes - so a 1h candle still gives a
 beat every ``[watch] heartbeat_seconds`` - and the file write runs in a thread, so
 the fsync never holds the event loop. A clean end writes a last beat whose ``status``
@@ -68,8 +68,25 @@ def beat_from_snapshot(snap, *, status: str, pid: int, interval_s: float, sessio
     }
 
 
-def write_heartbeat(folder: Path, beat: dict) -> None:
-    write_text_atomic(Path(folder) / HEARTBEAT_FILE, json.dumps(beat, indent=1, sort_keys=True) + "\n")
+def write_heartbeat(folder: Path, beat: dict, durable: bool = False) -> None:
+    """Replace the heartbeat atomically (temp file + rename: a reader sees the old or the new beat).
+
+    The periodic beats skip the fsync: an fsync every few seconds queued the journal's own
+    per-row fsync behind it (``benchmarks/monitoring_overhead.py``), and after a power cut
+    a lost beat only makes the watchdog's verdict "crashed", which it is. The last beat of
+    a session (``durable=True``) is fsynced (``session.write_text_atomic``)."""
+    text = json.dumps(beat, indent=1, sort_keys=True) + "\n"
+    path = Path(folder) / HEARTBEAT_FILE
+    if durable:
+        write_text_atomic(path, text)
+        return
+    tmp = path.with_name(f".{HEARTBEAT_FILE}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_heartbeat(folder: Path) -> dict | None:

@@ -160,7 +160,7 @@ class SessionMonitor:
         with self._write_lock:
             if self._final:
                 return
-            heartbeat.write_heartbeat(self.folder, beat)
+            heartbeat.write_heartbeat(self.folder, beat, durable=final)
             self._final = final
 
     async def _beat_loop(self) -> None:

@@ -114,8 +114,11 @@ def today_pnl(rows: list[dict], now_s: float) -> float | None:
     return None if last is None or start is None else last - start
 
 
-def inspect_folder(train_id: str, folder: Path, *, stale_s: float, now_s: float | None = None) -> RunStatus:
-    """The status of the session folder ``folder`` (``simulacion/`` or ``produccion/``) of a run."""
+def inspect_folder(train_id: str, folder: Path, *, stale_s: float, now_s: float | None = None,
+                   read_journal: bool = True) -> RunStatus:
+    """The status of the session folder ``folder`` (``simulacion/`` or ``produccion/``) of a run.
+
+    ``read_journal=False`` (the watchdog, every few seconds) skips the journal: no last row, no today's PnL."""
     now = time.time() if now_s is None else now_s
     folder = Path(folder)
     beat = heartbeat.read_heartbeat(folder)
@@ -153,7 +156,7 @@ def inspect_folder(train_id: str, folder: Path, *, stale_s: float, now_s: float 
         st.emergencies_journal = beat.get("emergencies_journal") or st.emergencies_journal
         st.end_reason = beat.get("end_reason") or st.end_reason
     rows: list[dict] = []
-    if st.journal and Path(st.journal).is_file():
+    if read_journal and st.journal and Path(st.journal).is_file():
         try:
             rows = read_steps(Path(st.journal))
         except Exception:  # noqa: BLE001 - a journal being written may end in half a row; status still answers

@@ -54,7 +54,7 @@ class Watchdog:
     def poll(self) -> list[RunStatus]:
         statuses = []
         for train_id, folder in self.folders:
-            st = inspect_folder(train_id, folder, stale_s=self.stale_s, now_s=self.now_s())
+            st = inspect_folder(train_id, folder, stale_s=self.stale_s, now_s=self.now_s(), read_journal=False)
             self._compare(st)
             statuses.append(st)
         return statuses
