@@ -81,6 +81,9 @@ async def test_a_scrape_during_a_session_matches_the_engine_snapshot_and_the_jou
             await sim.step()
             await until(lambda: len(steps) > before, "the candle's row")
         engine = engines[0]
+        # one partial update of the forming candle: the mark moves, the position's unrealised PnL with it
+        await sim.step_update()
+        await until(lambda: engine.snapshot.account.unrealized_pnl != 0, "an unrealised PnL")
         for _attempt in range(50):  # the snapshot holds still between candles; compare when it did across the scrape
             ahead = figures(engine.snapshot)
             values = await asyncio.to_thread(scrape, url)
@@ -104,6 +107,7 @@ async def test_a_scrape_during_a_session_matches_the_engine_snapshot_and_the_jou
         if name != "state":
             assert one(name) == expected, (name, one(name), expected)
     assert ahead["sactui_position_quantity"] != 0 and ahead["sactui_mark_price"] > 0
+    assert ahead["sactui_equity_usdt"] != ahead["sactui_wallet_usdt"]  # the two gauges cannot be swapped unseen
     assert one("sactui_engine_state", state="RUNNING") == 1.0
     assert sum(v for (n, _), v in values.items() if n == "sactui_engine_state") == 1.0
     assert one("sactui_steps_total") == len(steps) == 8
