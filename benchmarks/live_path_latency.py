@@ -1,46 +1,69 @@
-"""Candle close -> order received, on loopback: the live path's reaction time.
+"""Candle close -> order received, through the real engine, with and without the account streams.
 
-The loopback simulator closes a candle (monotonic timestamp when it hands the x:true
-kline to the websocket); the client side runs the live path as the engine will:
-the kline feed delivers the closed candle, account and position are refreshed over
-REST (step A, both requests in flight together), the decision pipeline computes
-features -> observation -> deterministic action, the action mapping sizes the
-order, and the python-binance connector POSTs it. The simulator timestamps the
-order's arrival. Both timestamps come from the same monotonic clock (one process).
+The loopback simulator runs as its own process (`sactui sim`, as Binance is a server of
+its own), replaying real 1h candles fast; it timestamps each close as it hands the
+x:true kline to the websockets, and each order as it arrives, with
+``time.monotonic_ns()`` - one clock for every process on the machine - and writes them
+out at exit (`--report`). This process runs the real ``TradingEngine`` (kline feed,
+decision pipeline, risk checks, python-binance connector) against it. The policy flips
+between +0.8 and -0.8 exposure, so every candle sends an order.
 
-The mapping's deadband is set to 0 here so nearly every candle trades; candles
-whose target is already met send no order and are counted separately.
+Two configurations, one after the other in one run, on the same candles:
 
-    python benchmarks/live_path_latency.py [--candles 1000]
+* ``streams``: the user-data and mark price streams are live; step A reads the pushed
+  account - no REST call between the close and the order;
+* ``rest``: no streams; step A reads account and position by REST (two requests in
+  flight together), as before the exchange-truth work.
+
+Reported: close -> order p50/p99, REST calls between the close and the order, the
+request weight per step (the simulator's own request log) and per hour of trading.
+
+    python benchmarks/live_path_latency.py [--candles 1000] [--train-id demo]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import signal
 import statistics
+import subprocess
 import sys
-import time
-from dataclasses import replace
+import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from trader_core.accounting import price_to_decimal  # noqa: E402
-from trader_core.candles import load_candles  # noqa: E402
-from trader_core.clock import SystemClock  # noqa: E402
+from trader_core.client_ids import parse_client_id  # noqa: E402
+from trader_core.clock import FeedClock, SystemClock  # noqa: E402
 from trader_core.credentials import Credentials  # noqa: E402
-from trader_core.decision import DecisionPipeline  # noqa: E402
-from trader_core.exchanges.base import make_client_order_id  # noqa: E402
+from trader_core.engine import TradingEngine  # noqa: E402
+from trader_core.events import EventLog  # noqa: E402
 from trader_core.exchanges.binance import BinanceFutures, Endpoints  # noqa: E402
+from trader_core.exchanges.streams import AccountStreams  # noqa: E402
 from trader_core.feeds.kline_feed import KlineFeed  # noqa: E402
-from trader_core.observation import PortfolioState  # noqa: E402
 from trader_core.runs import TrainingRun  # noqa: E402
-from trader_core.simulator import LoopbackExchange  # noqa: E402
+from trader_core.session import SessionStore  # noqa: E402
+from trader_core.settings import RetrySettings, RiskSettings, Settings, StreamSettings  # noqa: E402
 
 DATA = REPO / "data/btcusdt/binance_usdm_BTCUSDT_1h_20240101_20250119.csv"
 KEY, SECRET = "benchKey0001", "bench-secret"
+SPEED = 36_000  # one 1h candle every 100 ms: every step is done long before the next close
+
+
+class Flipper:
+    """A policy that wants +0.8 and -0.8 exposure on alternate candles: an order every step."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def act(self, observation) -> float:
+        self.calls += 1
+        return 0.8 if self.calls % 2 else -0.8
 
 
 def pct(values, q):
@@ -48,67 +71,98 @@ def pct(values, q):
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main(candles_wanted: int, train_id: str, runs_dir: Path) -> None:
+def start_simulator(run: TrainingRun, start: int, report: Path) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sactui", "sim", "--data", str(DATA), "--speed", str(SPEED), "--start-index",
+         str(start), "--api-key", KEY, "--leverage", str(run.leverage), "--fee-rate", str(run.fee_rate),
+         "--report", str(report), "--no-rate-limits"],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ, SACTUI_SIM_API_SECRET=SECRET), cwd=REPO)
+    for line in proc.stdout:
+        if line.strip().startswith("REST"):
+            return proc, line.split()[-1]
+    raise RuntimeError(f"the simulator did not start (exit {proc.wait()})")
+
+
+async def run_one(run: TrainingRun, start: int, candles: int, streams_on: bool) -> dict:
+    settings = Settings(risk=RiskSettings(max_drawdown=0.95), retries=RetrySettings(attempts=3, delay_seconds=0.05),
+                        streams=StreamSettings(enabled=streams_on, reconcile_seconds=86_400))
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        sim, url = start_simulator(run, start, report)
+        try:
+            clock = SystemClock()
+            events = EventLog(clock)
+            endpoints = Endpoints.from_url(url)
+            exchange = BinanceFutures("BTCUSDT", Credentials(KEY, SECRET), endpoints=endpoints, clock=clock,
+                                      delay_s=0.05, on_event=events.report)
+
+            async def fetch(start_ms, end_ms, limit):
+                return await exchange.klines(run.interval, start_ms, end_ms, limit)
+
+            feed = KlineFeed("BTCUSDT", run.interval, endpoints.ws_base, fetch, clock=clock, stale_after_s=600,
+                             on_event=events.report)
+            streams = AccountStreams(exchange, clock, settings.streams, events.report, leverage=run.leverage) \
+                if streams_on else None
+            session = SessionStore(Path(tmp)).begin("testnet", None, datetime.now(timezone.utc))
+            done = asyncio.Event()
+            rows = []
+
+            def on_step(record) -> None:
+                rows.append(record)
+                if len(rows) >= candles:
+                    done.set()
+
+            engine = TradingEngine(run, Flipper(), exchange, feed, settings, session, Path(tmp), mode="testnet",
+                                   clock=clock, market_clock=FeedClock(feed), events=events, on_step=on_step,
+                                   latching=False, streams=streams)
+            task = asyncio.create_task(engine.run())
+            finished = asyncio.ensure_future(done.wait())
+            await asyncio.wait({task, finished}, timeout=candles * 1.0 + 60, return_when=asyncio.FIRST_COMPLETED)
+            engine.stop()
+            await asyncio.wait_for(task, 30)
+            session.journal.close()
+        finally:
+            sim.send_signal(signal.SIGTERM)
+            sim.communicate(timeout=30)
+        data = json.loads(report.read_text())
+    closes = {open_time: ns for open_time, ns, _sent in data["closes"]}
+    requests = data["requests"]
+    latencies, between = [], []
+    for client_id, received_ns, accepted in data["orders"]:
+        parsed = parse_client_id(client_id)
+        if not accepted or parsed is None or not parsed.is_candle_order or parsed.candle_open_time not in closes:
+            continue
+        close_ns = closes[parsed.candle_open_time]
+        latencies.append((received_ns - close_ns) / 1e6)
+        between.append(sum(1 for ns, method, path, _w in requests
+                           if close_ns < ns < received_ns and not (method == "POST" and path == "/fapi/v1/order")))
+    live_rows = [r for r in rows if r.order_status == "FILLED"]
+    span_ns = max(ns for ns, *_ in requests) - min(ns for ns, *_ in requests)
+    weight = sum(w for *_, w in requests)
+    return {"orders": len(latencies), "rows": len(rows), "filled": len(live_rows), "p50": pct(latencies, 0.5),
+            "p99": pct(latencies, 0.99), "mean": statistics.fmean(latencies),
+            "rest_between": statistics.fmean(between), "weight_per_step": weight / max(1, len(rows)),
+            "span_s": span_ns / 1e9}
+
+
+async def main(candles: int, train_id: str, runs_dir: Path) -> None:
     run = TrainingRun.load(train_id, runs_dir)
-    agent = run.load_agent()
-    mapping = replace(run.mapping, deadband=0.0)
-    frame = load_candles(DATA)
     start = run.history_needed + 10
-    candles_wanted = min(candles_wanted, len(frame) - start - 2)
-    async with LoopbackExchange(frame, api_key=KEY, api_secret=SECRET, start_index=start,
-                                enforce_rate_limits=False, leverage=run.leverage) as sim:
-        exchange = BinanceFutures("BTCUSDT", Credentials(KEY, SECRET), endpoints=Endpoints(sim.rest_base, sim.ws_base),
-                                  clock=SystemClock())
-        await exchange.start(leverage=run.leverage)
-
-        async def fetch(start_ms, end_ms, limit):
-            return await exchange.klines(run.interval, start_ms, end_ms, limit)
-
-        feed = KlineFeed("BTCUSDT", run.interval, sim.ws_base, fetch, stale_after_s=120)
-        pipeline = DecisionPipeline(run, agent)
-        pipeline.warm_up(await feed.history(run.history_needed))
-        feed.start()
-        while not feed.connected:
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)
-        peak = None
-        reaction_ms, decision_ms, no_order = [], [], 0
-        for n in range(candles_wanted):
-            orders_before = len(sim.orders_received)
-            await sim.step()
-            close_ns = sim.closes[-1].sent_ns
-            candle = await feed.next_closed()
-            account, position = await asyncio.gather(exchange.account(), exchange.position())
-            t0 = time.perf_counter_ns()
-            mark = price_to_decimal(candle.close)
-            peak = account.equity if peak is None else max(peak, account.equity)
-            portfolio = PortfolioState.from_account(
-                float(account.equity), float(position.quantity * mark), float(account.unrealized_pnl),
-                float(peak), run.mapping.max_leverage,
-            )
-            decision = pipeline.decide(candle, portfolio)
-            plan = mapping.plan(decision.action, account.equity, mark, position.quantity, exchange.filters)
-            decision_ms.append((time.perf_counter_ns() - t0) / 1e6)
-            if plan.quantity == 0:
-                no_order += 1
-                continue
-            await exchange.market_order(plan.quantity, plan.reduce_only,
-                                        make_client_order_id("bench0001", candle.open_time))
-            receipt = sim.orders_received[orders_before]
-            reaction_ms.append((receipt.received_ns - close_ns) / 1e6)
-        await feed.stop()
-        await exchange.close()
-    print(f"run {run.train_id}: {candles_wanted} candles closed on the simulator, {len(reaction_ms)} orders, "
-          f"{no_order} candles already on target (no order)")
-    print(f"close -> order received   p50 {pct(reaction_ms, .5):6.2f} ms  p99 {pct(reaction_ms, .99):6.2f} ms  "
-          f"max {max(reaction_ms):6.2f} ms  mean {statistics.fmean(reaction_ms):6.2f} ms")
-    print(f"  of which decision+sizing p50 {pct(decision_ms, .5):6.2f} ms  p99 {pct(decision_ms, .99):6.2f} ms")
-    print(f"goal p50 <= 5 ms: {'met' if pct(reaction_ms, .5) <= 5 else 'NOT met'};  "
-          f"p99 <= 15 ms: {'met' if pct(reaction_ms, .99) <= 15 else 'NOT met'}")
+    results = {name: await run_one(run, start, candles, on) for name, on in (("streams", True), ("rest", False))}
+    print(f"candle close -> order received: the real engine in this process, the simulator in its own "
+          f"(`sactui sim --speed {SPEED}`), {candles} candles of real 1h BTCUSDT")
+    print(f"{'':<9} {'orders':>7} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'REST before order':>18} "
+          f"{'weight/step':>12}")
+    for name, r in results.items():
+        print(f"{name:<9} {r['orders']:>7} {r['p50']:>8.3f} {r['p99']:>8.3f} {r['mean']:>8.3f} "
+              f"{r['rest_between']:>18.2f} {r['weight_per_step']:>12.1f}")
+    print(f"p50 rest / streams: {results['rest']['p50'] / results['streams']['p50']:.2f}x")
+    for name, r in results.items():
+        print(f"request weight per hour of 1m candles ({name}): {r['weight_per_step'] * 60:.0f}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--candles", type=int, default=1000)
     parser.add_argument("--train-id", default="demo")
     parser.add_argument("--runs-dir", default=str(REPO / "entrenamientos"))

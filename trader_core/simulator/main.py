@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--funding", default=None, help="optional funding-rate CSV settled during the replay")
     parser.add_argument("--api-key", default=None, help="API key clients must send (default: generated)")
     parser.add_argument("--api-secret", default=None, help="API secret (prefer SACTUI_SIM_API_SECRET)")
+    parser.add_argument("--no-rate-limits", action="store_true",
+                        help="do not enforce Binance's request-weight and order limits (benchmarks replaying fast)")
+    parser.add_argument("--report", default=None,
+                        help="at exit, write the closes, orders and REST requests with their monotonic times "
+                             "(JSON) to this file - for measuring a client from outside")
     return parser
 
 
@@ -145,6 +150,7 @@ async def _serve(args: argparse.Namespace, out) -> int:
             candles, api_key=key, api_secret=secret, start_index=start, speed=args.speed,
             initial_balance=args.balance, fee_rate=args.fee_rate, interim_updates=args.interim_updates,
             host=args.host, port=args.port, leverage=args.leverage, funding=funding,
+            enforce_rate_limits=not args.no_rate_limits,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -180,12 +186,28 @@ async def _serve(args: argparse.Namespace, out) -> int:
             task.cancel()
         reason = "the candle data ran out" if sim.finished.is_set() else "stopped"
         print(f"sactui loopback exchange: {reason} at candle {sim.current_index}.", file=out, flush=True)
+        if args.report:
+            write_report(sim, args.report)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
         await sim.close()
     return 0
+
+
+def write_report(sim, path: str) -> None:
+    """What happened, with ``time.monotonic_ns()`` times (one clock for every process on the machine)."""
+    import json
+
+    report = {
+        "closes": [[c.open_time, c.sent_ns, c.broadcast] for c in sim.closes],
+        "orders": [[o.client_order_id, o.received_ns, o.accepted] for o in sim.orders_received],
+        "requests": [[ns, method, route, weight] for (ns, method, route), weight
+                     in zip(sim.rest.requests, sim.rest.request_weights)],
+    }
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(report, fh)
 
 
 def main(argv: list[str]) -> int:

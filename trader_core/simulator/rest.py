@@ -186,6 +186,8 @@ class RestApi:
         self.orders_received: list[OrderReceipt] = []
         #: (received_ns, method, path) of every REST request, in arrival order: what a client asked, and when.
         self.requests: list[tuple[int, str, str]] = []
+        #: the request weight each of ``requests`` counted (0 when refused before it was counted)
+        self.request_weights: list[int] = []
         ex = exchange
         self.routes: dict[tuple[str, str], _Route] = {
             ("GET", "/api/v3/ping"): _Route(lambda p: {}, NONE, _const(1)),
@@ -231,7 +233,9 @@ class RestApi:
     async def handle(self, request: web.Request) -> web.Response:
         received_ns = time.monotonic_ns()
         method, path = request.method.upper(), request.path
+        slot = len(self.requests)
         self.requests.append((received_ns, method, path))
+        self.request_weights.append(0)
         raw_query = request.rel_url.raw_query_string
         raw_body = (await request.read()).decode("utf-8", "replace")
         params = parse_params(raw_query, raw_body)
@@ -250,7 +254,9 @@ class RestApi:
         status, body = 200, None
         try:
             fault = self.faults.take_request_fault(method, path)
-            self.limiter.add_weight(now, route.weight(params) if route else 1)
+            weight = route.weight(params) if route else 1
+            self.request_weights[slot] = weight
+            self.limiter.add_weight(now, weight)
             if fault is not None:
                 raise fault
             if route is None:
