@@ -18,9 +18,10 @@ def harness(sim, tiny_run, tmp_path):
     """Build (not start) a real engine against the simulator: ``harness(adopt=..., mode=...)``."""
     made = []
 
-    def make(adopt: bool = False, mode: str = "sim", max_drawdown: float = 0.5, **settings) -> EngineHarness:
+    def make(adopt: bool = False, mode: str = "sim", max_drawdown: float = 0.5, streams: bool = False,
+             agent=None, **settings) -> EngineHarness:
         h = EngineHarness(sim, tiny_run, tmp_path / "production", engine_settings(adopt, max_drawdown, **settings),
-                          mode=mode)
+                          mode=mode, streams=streams, agent=agent)
         made.append(h)
         return h
 

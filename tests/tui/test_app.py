@@ -264,3 +264,26 @@ def test_the_header_counts_a_ban_down_in_words():
     console.print(header_text(view))
     text = console.export_text()
     assert "BANNED · resumes in 1m23s" in text, text
+
+
+async def test_the_position_and_the_gauge_move_with_the_mark_between_candle_closes(harness, sim):
+    """On the account streams, a price move inside the candle shows at once: the mark, the
+    unrealised PnL and the drawdown - no candle closes meanwhile."""
+    from support import FixedAgent
+    from tui import format as fmt
+
+    h = harness(adopt=True, streams=True, agent=FixedAgent(0.0))
+    app = SactuiApp(engine=h.engine, runner=h.engine.run)
+    async with app.run_test(size=SIZE) as pilot:
+        await hosted(app, h)
+        await open_position(h, D("0.1"))
+        await sim.step_update()
+        await wait_until(lambda: h.streams.live and h.streams.book.position_qty == D("0.1"), what="the live book")
+        closes = len(sim.closes)
+        shocked = sim.faults.price_shock(fraction="-0.03")
+        await wait_until(lambda: fmt.price(shocked) in screen_text(app), what="the shocked mark on screen")
+        pnl = h.engine.snapshot.position.unrealized_pnl
+        assert pnl < 0 and fmt.money(pnl, signed=True) in screen_text(app)
+        assert h.engine.snapshot.drawdown > 0 and len(sim.closes) == closes
+        h.engine.stop()
+        await wait_until(lambda: h.task.done(), what="the engine to stop")
