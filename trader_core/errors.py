@@ -27,6 +27,17 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130  # Ctrl-C before the session could stop cleanly
 
 
+class StatusCode(enum.IntEnum):
+    """The exit codes of ``sactui status`` / ``sactui watch --once`` (the highest over all runs)."""
+
+    OK = 0
+    HALTED = 10  # ended HALTED by the emergency protocol (or HALTED while it runs)
+    LATCHED = 11  # the drawdown latch refuses every start until 'sactui unlatch'
+    STALE = 12  # the process is alive but its heartbeat is stale
+    CRASHED = 13  # the process is gone without a clean stop
+    NOT_FLAT = 14  # the emergency protocol is still closing a position that is not flat
+
+
 class SactuiError(Exception):
     """An expected failure with a message that tells the operator what to do."""
 

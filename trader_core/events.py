@@ -28,6 +28,7 @@ SOURCE_LEVELS: dict[str, str] = {
     "future": "warning", "error": "error",
     # connector retry rules
     "retry": "warning", "resync": "warning", "ban": "error", "unknown": "warning", "close": "warning",
+    "rate-limit": "warning",
     "malformed-response": "warning",
     # account streams
     "stream": "info", "stream-down": "warning", "margin-call": "emergency",

@@ -131,7 +131,7 @@ class Retrier:
             return
         if failure.kind is Kind.RATE_LIMIT:
             wait = self.backoff_seconds(failure, attempt)
-            self.event("backoff", f"{what}: rate limited (429); waiting {wait:g} s")
+            self.event("rate-limit", f"{what}: rate limited (429); waiting {wait:g} s")
             await self.clock.sleep(wait)
             return
         self.event("retry", f"{what}: {failure.message or failure.code}; retry {attempt}/{self.attempts - 1} in {self.delay_s:g} s")

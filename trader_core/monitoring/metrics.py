@@ -154,7 +154,7 @@ class SessionMetrics:
             self.reconnects.labels("account").inc()
         elif kind == "retry":
             self.retries.inc()
-        elif kind == "backoff" and "rate limited" in event.message:
+        elif kind == "rate-limit":
             self.backoffs.inc()
 
     def on_step(self, record: StepRecord) -> None:

@@ -25,12 +25,12 @@ not flat     14  the emergency protocol is still closing a position that is not 
 
 from __future__ import annotations
 
-import enum
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..errors import StatusCode
 from ..instance_lock import LOCK_FILE
 from ..journal import read_steps
 from ..latch import read_latch
@@ -39,15 +39,6 @@ from ..session import HALTED as SESSION_HALTED
 from ..session import RUNNING as SESSION_RUNNING
 from ..session import SessionStore
 from . import heartbeat
-
-
-class StatusCode(enum.IntEnum):
-    OK = 0
-    HALTED = 10
-    LATCHED = 11
-    STALE = 12
-    CRASHED = 13
-    NOT_FLAT = 14
 
 
 @dataclass
