@@ -377,3 +377,19 @@ class ShiftedClock:
         import asyncio
 
         await asyncio.sleep(max(0.0, seconds))
+
+
+def session_journal(folder):
+    """(step rows, emergency rows) of the session ``session.json`` in ``folder`` names: the files
+    the running (or last) session writes, which appear with their first row."""
+    import json
+    from pathlib import Path
+
+    from trader_core.journal import read_emergencies, read_steps
+
+    folder = Path(folder)
+    try:
+        named = json.loads((folder / "session.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return [], []
+    return read_steps(folder / named["steps_file"]), read_emergencies(folder / named["emergencies_file"])

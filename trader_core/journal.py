@@ -137,18 +137,26 @@ def _cut_partial_line(path: Path) -> int:
 
 
 class _CsvAppender:
-    """An append-only CSV file with a fixed header; each row durable before returning."""
+    """An append-only CSV file with a fixed header; each row durable before returning.
+
+    The file is created with its first row, so a session that never journals anything (a
+    refused start) leaves no empty file behind, and the emergencies file appears with the
+    first emergency."""
 
     def __init__(self, path: Path, columns: Sequence[str], durable: bool) -> None:
         self.path = path
         self.columns = tuple(columns)
         self.durable = durable
-        try:
-            self._fh = open(path, "a", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise JournalError(f"cannot open the journal file {path}: {exc.strerror or exc}") from None
-        self._writer = csv.writer(self._fh, lineterminator="\n")
+        self._fh = None
+        self._closed = False
         self._values = operator.attrgetter(*self.columns)  # one C call for all cells of a row
+
+    def _open(self) -> None:
+        try:
+            self._fh = open(self.path, "a", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise JournalError(f"cannot open the journal file {self.path}: {exc.strerror or exc}") from None
+        self._writer = csv.writer(self._fh, lineterminator="\n")
         if self._fh.tell() == 0:
             self._write(self.columns)
 
@@ -163,15 +171,18 @@ class _CsvAppender:
 
     @property
     def is_open(self) -> bool:
-        return not self._fh.closed
+        return not self._closed
 
     def write(self, record: object) -> None:
-        if self._fh.closed:
+        if self._closed:
             raise JournalError(f"journal file {self.path.name} is closed; cannot record another row")
+        if self._fh is None:
+            self._open()
         self._write([_fast_cell(value) for value in self._values(record)])
 
     def close(self) -> None:
-        if not self._fh.closed:
+        self._closed = True
+        if self._fh is not None and not self._fh.closed:
             try:
                 self._fh.close()
             except OSError:  # the buffered rows of a backtest could not be flushed: said by the caller
@@ -272,8 +283,7 @@ class Journal:
         notes: list[str] = []
         for path, columns in ((Path(steps_path), JOURNAL_COLUMNS), (Path(emergencies_path), EMERGENCY_COLUMNS)):
             if not path.exists():
-                notes.append(f"{path.name} was missing; recreated it with its header")
-                continue
+                continue  # nothing was written to it yet: it appears with its first row
             cut = _cut_partial_line(path)
             if cut:
                 notes.append(
@@ -313,7 +323,11 @@ class Journal:
 
 
 def _read_rows(path: Path) -> list[dict]:
-    text = Path(path).read_text(encoding="utf-8")
+    """The complete rows of a journal file ([] while the file does not exist: nothing written yet)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8")
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]  # an interrupted write: not a row
     return list(csv.DictReader(io.StringIO(text, newline="")))

@@ -49,10 +49,10 @@ def pre_trade_block(
     position_qty: Decimal,
 ) -> str | None:
     """The reason this order must not be sent, or None if it may go."""
+    if state in NO_ORDERS:  # first: a paused candle says "paused", whatever the plan wanted
+        return EngineState(state).value.lower()
     if plan.quantity == 0:
         return plan.reason
-    if state in NO_ORDERS:
-        return EngineState(state).value.lower()
     reducing = plan.reduce_only or reduces(position_qty, plan.quantity)
     if state == EngineState.REDUCING and not reducing:
         return "reducing_only"

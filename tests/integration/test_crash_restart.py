@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from support import SIM_KEY, SIM_SECRET, audit_books, make_connector
-from trader_core.journal import read_emergencies, read_steps
+from support import SIM_KEY, SIM_SECRET, audit_books, make_connector, session_journal
 
 SACTUI = str(Path(sys.executable).parent / "sactui")
 
@@ -49,13 +48,11 @@ async def exit_code(proc, timeout=30.0) -> int:
 
 
 def journal_rows(production):
-    files = sorted(production.glob("registro_*.csv"))
-    return read_steps(files[-1]) if files else []
+    return session_journal(production)[0]
 
 
 def emergency_rows(production):
-    files = sorted(production.glob("emergencias_*.csv"))
-    return read_emergencies(files[-1]) if files else []
+    return session_journal(production)[1]
 
 
 def ready_count(log_path):

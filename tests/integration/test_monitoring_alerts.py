@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from monitoring_support import SACTUI, Receiver, exit_code, wait_for, write_config
-from support import SIM_KEY, SIM_SECRET
-from trader_core.journal import read_steps
+from support import SIM_KEY, SIM_SECRET, session_journal
 
 TOKEN = "tok-7f3e9a51c2d84b6e"  # what must never appear anywhere but the receiver's header
 
@@ -43,8 +42,7 @@ def procs():
 
 
 def rows(production: Path) -> list[dict]:
-    files = sorted(production.glob("registro_*.csv"))
-    return read_steps(files[-1]) if files else []
+    return session_journal(production)[0]
 
 
 async def until_ready(sim, log_path: Path, proc, count: int = 1):

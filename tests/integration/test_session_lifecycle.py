@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support import SIM_KEY, SIM_SECRET, audit_books
-from trader_core.journal import read_emergencies, read_steps
+from support import SIM_KEY, SIM_SECRET, audit_books, session_journal
 from trader_core.latch import read_latch, write_latch
 
 SACTUI = str(Path(sys.executable).parent / "sactui")
@@ -152,7 +151,7 @@ async def test_a_journal_that_cannot_be_written_stops_trading_and_runs_the_emerg
                 break
             await sim.step()
             await wait_for(lambda: any("JOURNAL WRITE FAILED" in line for line in output) or
-                           len(read_steps(next(production.glob("registro_*.csv")))) > 0, 15, "a row")
+                           len(session_journal(production)[0]) > 0, 15, "a row")
             await asyncio.sleep(0.2)
         code = await asyncio.wait_for(proc.wait(), 30)
     finally:
@@ -162,14 +161,14 @@ async def test_a_journal_that_cannot_be_written_stops_trading_and_runs_the_emerg
     text = "".join(output)
     assert code == 7, text[-3000:]
     assert "JOURNAL WRITE FAILED" in text and "EMERGENCY (journal_failure)" in text
-    emergencies = read_emergencies(next(production.glob("emergencias_*.csv")))
+    emergencies = session_journal(production)[1]
     assert [e["trigger"] for e in emergencies] == ["journal_failure"] and emergencies[0]["flat"] == "true"
     assert json.loads((production / "session.json").read_text())["status"] == "running"
-    rows_before = read_steps(next(production.glob("registro_*.csv")))
+    rows_before = session_journal(production)[0]
     # The disk is fixed: the next start resumes and journals what the journal missed.
     restart = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        await wait_for(lambda: len(read_steps(next(production.glob("registro_*.csv")))) > len(rows_before), 90,
+        await wait_for(lambda: len(session_journal(production)[0]) > len(rows_before), 90,
                        "the resumed session's recovery rows")
         await wait_for(lambda: len(sim.streams.market_connections) > 0, 30, "the market subscription")
         restart.send_signal(signal.SIGTERM)
@@ -177,8 +176,8 @@ async def test_a_journal_that_cannot_be_written_stops_trading_and_runs_the_emerg
     finally:
         if restart.poll() is None:
             restart.kill()
-    rows = read_steps(next(production.glob("registro_*.csv")))
-    assert audit_books(sim, rows, read_emergencies(next(production.glob("emergencias_*.csv")))) == []
+    rows, emergencies = session_journal(production)
+    assert audit_books(sim, rows, emergencies) == []
 
 
 async def test_a_headless_session_stops_cleanly_on_sighup(tiny_run_copy, candles_1h_path, tmp_path, procs):

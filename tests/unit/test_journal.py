@@ -47,11 +47,14 @@ def emergency(**changes) -> EmergencyRecord:
     return replace(base, **changes)
 
 
-def test_files_are_named_after_the_start_time_and_have_the_headers(tmp_path):
+def test_files_are_named_after_the_start_time_have_the_headers_and_appear_with_their_first_row(tmp_path):
     prod = tmp_path / "entrenamientos" / "run" / "produccion"
     with Journal.create(prod, STARTED) as journal:
         assert journal.steps_path == prod / "registro_20250102_030405.csv"
         assert journal.emergencies_path == prod / "emergencias_20250102_030405.csv"
+        assert not journal.steps_path.exists() and not journal.emergencies_path.exists()  # nothing written yet
+        journal.write_step(step())
+        journal.write_emergency(emergency())
     with open(prod / "registro_20250102_030405.csv", newline="") as fh:
         assert tuple(next(csv.reader(fh))) == JOURNAL_COLUMNS
     with open(prod / "emergencias_20250102_030405.csv", newline="") as fh:
@@ -63,6 +66,7 @@ def test_a_second_journal_in_the_same_second_never_overwrites_the_first(tmp_path
     first.write_step(step())
     first.close()
     second = Journal.create(tmp_path, STARTED)
+    second.write_step(step())
     second.close()
     assert second.steps_path.name == "registro_20250102_030405_2.csv"
     assert len(read_steps(first.steps_path)) == 1
@@ -106,9 +110,9 @@ def test_every_row_is_fsynced_before_write_returns(tmp_path, monkeypatch):
     monkeypatch.setattr(journal_mod.os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd)))
     for i in range(5):
         journal.write_step(step(i))
-        assert len(calls) == i + 1
+        assert len(calls) == i + 2  # the header, fsynced when the file appears, then one per row
     journal.write_emergency(emergency())
-    assert len(calls) == 6
+    assert len(calls) == 8  # its header and its row
     journal.close()
 
 
@@ -211,7 +215,7 @@ def test_kill_9_loses_no_complete_row_and_the_session_resumes(tmp_path):
     try:
         steps_path = Path(proc.stdout.readline().strip())
         deadline = time.monotonic() + 60
-        while steps_path.read_bytes().count(b"\n") < 51:  # header + 50 rows
+        while not steps_path.exists() or steps_path.read_bytes().count(b"\n") < 51:  # header + 50 rows
             assert proc.poll() is None, "the writer died on its own"
             assert time.monotonic() < deadline, "the writer wrote fewer than 50 rows in 60 s"
             time.sleep(0.005)
