@@ -3,6 +3,12 @@
 The run directory is written under a temporary name and renamed into place only
 when the model, scaler and metadata are all on disk, so an interrupted training
 never leaves a half run that live code could pick up.
+
+The held-out (test) span never reaches training: the scaler, the training
+environment and the validation slice that picks the checkpoint are built from the
+candles *before* the test span only (``_training_frame``); the full frame is used
+for nothing but the final held-out evaluation. Walk-forward folds and sweep trials
+rely on this: their selection cannot depend on what the test span contains.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import pickle
 import platform
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable
@@ -65,6 +71,11 @@ class TrainingRequest:
     train_id: str | None = None  # default: the operator's naming convention
     progress_bar: bool = True
     features: FeatureSet = field(default_factory=FeatureSet.default)
+    #: Where the held-out span begins (date or ISO timestamp, UTC); ``test_fraction`` is ignored when set.
+    #: Walk-forward folds use it: training up to the fold's boundary, the following span held out.
+    test_start: str | None = None
+    #: Extra top-level metadata, e.g. the walk-forward or sweep group a run belongs to.
+    group: dict | None = None
 
     def validate(self) -> None:
         finite = all(math.isfinite(v) for v in (
@@ -120,21 +131,19 @@ def train(request: TrainingRequest, say: Callable[[str], None] = print) -> Train
     features = request.features
     window = request.window_size
 
-    _, model_matrix = features.batch(candles)
     first_valid = features.warmup - 1
     first_decision = first_valid + window - 1
     n = len(candles)
-    decisions = n - 1 - first_decision
-    if decisions < 20:
-        raise DataError(
-            f"{request.data}: {n} candles leave {max(decisions, 0)} decisions after the "
-            f"{features.warmup}-candle warm-up and {window}-candle window; use more data"
-        )
-    split = first_decision + int(decisions * (1 - request.test_fraction))
-    scaler = StandardScaler().fit(model_matrix[first_valid : split + 1])
+    split = _test_split(request, candles, first_decision)
+    # Everything that learns or selects sees only the candles up to the test span's first
+    # decision (row ``split``, the last close the validation slice sees): see the module docstring.
+    training_frame = candles.iloc[: split + 1]
+    _, training_matrix = features.batch(training_frame)
+    scaler = StandardScaler().fit(training_matrix[first_valid : split + 1])
     feature_scaler = FeatureScaler.from_sklearn(scaler)
     funding_frame = load_funding(request.funding) if request.funding else None
-    market = MarketData.build(candles, features, feature_scaler, funding_frame, model_matrix)
+    training_market = MarketData.build(training_frame, features, feature_scaler, funding_frame, training_matrix)
+    market = MarketData.build(candles, features, feature_scaler, funding_frame)  # held-out evaluation only
     setup = TradingSetup(
         window_size=window,
         mapping=ActionMapping(request.max_leverage, request.deadband),
@@ -147,118 +156,169 @@ def train(request: TrainingRequest, say: Callable[[str], None] = print) -> Train
     val_start = first_decision + int((split - first_decision) * (1 - request.validation_fraction))
     if val_start - first_decision < 20:
         raise DataError(f"{request.data}: too few training decisions left after the validation slice")
-    train_env = TradingEnv(market, setup, first_decision, val_start, request.episode_length, mode="train")
+    train_env = TradingEnv(training_market, setup, first_decision, val_start, request.episode_length, mode="train")
     validation = None
     if val_start < split:
         validation = BestOnValidation(
-            TradingEnv(market, setup, val_start, split, None, mode="validation"), request.eval_every
+            TradingEnv(training_market, setup, val_start, split, None, mode="validation"), request.eval_every
         )
     test_env = TradingEnv(market, setup, split, n - 1, None, mode="backtest")
 
-    created = datetime.now(timezone.utc)
     times = candles["open_time"]
-    train_id = request.train_id or make_train_id(
-        request.symbol, ms_to_datetime(int(times.iloc[0])), ms_to_datetime(int(times.iloc[-1])),
-        request.learning_rate, request.batch_size, window, created,
-    )
+    train_id, created, staging = _reserve_run_dir(request, ms_to_datetime(int(times.iloc[0])),
+                                                  ms_to_datetime(int(times.iloc[-1])))
     final_dir = Path(request.runs_dir) / train_id
-    if final_dir.exists() and request.train_id is None:
-        raise ConfigError(f"run directory {final_dir} already exists")
+    try:
 
-    say(
-        f"training {train_id}: {n} {interval} candles, {val_start - first_decision} training + "
-        f"{split - val_start} validation decisions, "
-        f"{n - 1 - split} held-out, {request.timesteps} timesteps"
-    )
-    model = SAC(
-        "MlpPolicy", train_env, learning_rate=request.learning_rate, batch_size=request.batch_size,
-        buffer_size=max(request.timesteps, 1_000), learning_starts=min(request.learning_starts, request.timesteps // 2),
-        seed=request.seed, device="cpu", verbose=0, policy_kwargs={"net_arch": list(request.net_arch)},
-    )
-    model.learn(total_timesteps=request.timesteps, progress_bar=request.progress_bar, callback=validation)
-    if validation is not None:
-        validation.restore_best()
         say(
-            f"checkpoint: step {validation.best_step} of {request.timesteps}, best validation return "
-            f"{validation.best_return:+.2%} (evaluated every {request.eval_every} steps)"
+            f"training {train_id}: {n} {interval} candles, {val_start - first_decision} training + "
+            f"{split - val_start} validation decisions, "
+            f"{n - 1 - split} held-out, {request.timesteps} timesteps"
         )
+        model = SAC(
+            "MlpPolicy", train_env, learning_rate=request.learning_rate, batch_size=request.batch_size,
+            buffer_size=max(request.timesteps, 1_000),
+            learning_starts=min(request.learning_starts, request.timesteps // 2),
+            seed=request.seed, device="cpu", verbose=0, policy_kwargs={"net_arch": list(request.net_arch)},
+        )
+        model.learn(total_timesteps=request.timesteps, progress_bar=request.progress_bar, callback=validation)
+        if validation is not None:
+            validation.restore_best()
+            say(
+                f"checkpoint: step {validation.best_step} of {request.timesteps}, best validation return "
+                f"{validation.best_return:+.2%} (evaluated every {request.eval_every} steps)"
+            )
 
-    agent = SacAgent(model)
-    evaluation = compare(test_env, agent.act)
-    _print_evaluation(evaluation, say)
+        agent = SacAgent(model)
+        evaluation = compare(test_env, agent.act)
+        _print_evaluation(evaluation, say)
 
-    staging = Path(request.runs_dir) / f".{train_id}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    model.save(str(staging / MODEL_FILE))
-    with open(staging / SCALER_FILE, "wb") as fh:
-        pickle.dump(scaler, fh)
-    layout = ObservationLayout(window, len(features.model_columns))
-    metadata = {
-        "schema_version": SCHEMA_VERSION,
-        "train_id": train_id,
-        "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "symbol": request.symbol,
-        "interval": interval,
-        "data": {
-            "file": Path(request.data).name,
-            "sha256": sha256_file(Path(request.data)),
-            "start": iso_ms(int(times.iloc[0])),
-            "end": iso_ms(int(times.iloc[-1])),
-            "rows": n,
-            "funding_file": Path(request.funding).name if request.funding else None,
-        },
-        "split": {
-            "train_start": iso_ms(int(times.iloc[first_valid])),
-            "train_end": iso_ms(int(times.iloc[split])),
-            "test_start": iso_ms(int(times.iloc[split])),
-            "test_end": iso_ms(int(times.iloc[-1])),
-            "train_decisions": val_start - first_decision,
-            "validation_start": iso_ms(int(times.iloc[val_start])),
-            "validation_decisions": split - val_start,
-            "test_decisions": n - 1 - split,
-            "scaler_fitted_on": "training split only",
-        },
-        "features": features.to_metadata(),
-        "raw_columns": list(features.raw_columns),
-        "model_features": list(features.model_columns),
-        "warmup_candles": features.warmup,
-        "history_candles": features.settle + window,
-        "window_size": window,
-        "observation": {
-            "size": layout.size,
-            "layout": f"{window} rows x {len(features.model_columns)} scaled features, oldest first, then portfolio",
-            "portfolio": list(PORTFOLIO_FIELDS),
-            "dtype": "float32",
-        },
-        # mean/scale are what loading reads; the pickle is kept for the operator's tools only.
-        "scaler": {"file": SCALER_FILE, "sha256": sha256_file(staging / SCALER_FILE),
-                   "kind": "sklearn.preprocessing.StandardScaler", **feature_scaler.to_metadata()},
-        "model": {"file": MODEL_FILE, "sha256": sha256_file(staging / MODEL_FILE), "algorithm": "SAC",
-                  "policy": "MlpPolicy", "net_arch": list(request.net_arch)},
-        "action_mapping": setup.mapping.to_metadata(),
-        "trading": setup.to_metadata(),
-        "training": {
-            "timesteps": request.timesteps, "learning_rate": request.learning_rate,
-            "batch_size": request.batch_size, "seed": request.seed,
-            "episode_length": request.episode_length, "gamma": model.gamma, "tau": model.tau,
-            "reward": "log change of equity (unrealised PnL included) per candle, fees and funding included",
-            "checkpoint": None if validation is None else {
-                "selected_step": validation.best_step,
-                "selected_by": "highest total return on the validation slice",
-                "validation_return": round(validation.best_return, 6),
-                "evaluations": validation.history,
+        model.save(str(staging / MODEL_FILE))
+        with open(staging / SCALER_FILE, "wb") as fh:
+            pickle.dump(scaler, fh)
+        layout = ObservationLayout(window, len(features.model_columns))
+        metadata = {
+            "schema_version": SCHEMA_VERSION,
+            "train_id": train_id,
+            "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "symbol": request.symbol,
+            "interval": interval,
+            "data": {
+                "file": Path(request.data).name,
+                "sha256": sha256_file(Path(request.data)),
+                "start": iso_ms(int(times.iloc[0])),
+                "end": iso_ms(int(times.iloc[-1])),
+                "rows": n,
+                "funding_file": Path(request.funding).name if request.funding else None,
             },
-        },
-        "library_versions": _library_versions(),
-        "evaluation": evaluation,
-    }
-    (staging / METADATA_FILE).write_text(yaml.safe_dump(metadata, sort_keys=False), encoding="utf-8")
-    if final_dir.exists():
-        shutil.rmtree(final_dir)
-    os.replace(staging, final_dir)
+            "split": {
+                "train_start": iso_ms(int(times.iloc[first_valid])),
+                "train_end": iso_ms(int(times.iloc[split])),
+                "test_start": iso_ms(int(times.iloc[split])),
+                "test_end": iso_ms(int(times.iloc[-1])),
+                "train_decisions": val_start - first_decision,
+                "validation_start": iso_ms(int(times.iloc[val_start])),
+                "validation_decisions": split - val_start,
+                "test_decisions": n - 1 - split,
+                "scaler_fitted_on": "training split only",
+            },
+            "features": features.to_metadata(),
+            "raw_columns": list(features.raw_columns),
+            "model_features": list(features.model_columns),
+            "warmup_candles": features.warmup,
+            "history_candles": features.settle + window,
+            "window_size": window,
+            "observation": {
+                "size": layout.size,
+                "layout": f"{window} rows x {len(features.model_columns)} scaled features, oldest first, "
+                          "then portfolio",
+                "portfolio": list(PORTFOLIO_FIELDS),
+                "dtype": "float32",
+            },
+            # mean/scale are what loading reads; the pickle is kept for the operator's tools only.
+            "scaler": {"file": SCALER_FILE, "sha256": sha256_file(staging / SCALER_FILE),
+                       "kind": "sklearn.preprocessing.StandardScaler", **feature_scaler.to_metadata()},
+            "model": {"file": MODEL_FILE, "sha256": sha256_file(staging / MODEL_FILE), "algorithm": "SAC",
+                      "policy": "MlpPolicy", "net_arch": list(request.net_arch)},
+            "action_mapping": setup.mapping.to_metadata(),
+            "trading": setup.to_metadata(),
+            "training": {
+                "timesteps": request.timesteps, "learning_rate": request.learning_rate,
+                "batch_size": request.batch_size, "seed": request.seed,
+                "episode_length": request.episode_length, "gamma": model.gamma, "tau": model.tau,
+                "reward": "log change of equity (unrealised PnL included) per candle, fees and funding included",
+                "checkpoint": None if validation is None else {
+                    "selected_step": validation.best_step,
+                    "selected_by": "highest total return on the validation slice",
+                    "validation_return": round(validation.best_return, 6),
+                    "evaluations": validation.history,
+                },
+            },
+            "library_versions": _library_versions(),
+            "evaluation": evaluation,
+        }
+        if request.group:
+            metadata["group"] = dict(request.group)
+        (staging / METADATA_FILE).write_text(yaml.safe_dump(metadata, sort_keys=False), encoding="utf-8")
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        os.replace(staging, final_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # an interrupted training leaves no half run behind
+        raise
     say(f"run written to {final_dir}")
     return TrainingRun.load(train_id, Path(request.runs_dir))
+
+
+def _test_split(request: TrainingRequest, candles, first_decision: int) -> int:
+    """The row of the held-out span's first decision: ``test_start`` if given, else the
+    ``test_fraction`` tail of the decisions."""
+    n = len(candles)
+    decisions = n - 1 - first_decision
+    if decisions < 20:
+        raise DataError(
+            f"{request.data}: {n} candles leave {max(decisions, 0)} decisions after the "
+            f"{request.features.warmup}-candle warm-up and {request.window_size}-candle window; use more data"
+        )
+    if request.test_start is None:
+        return first_decision + int(decisions * (1 - request.test_fraction))
+    split = int(np.searchsorted(candles["open_time"].to_numpy(), parse_date_ms(request.test_start), side="left"))
+    if not first_decision + 20 <= split < n - 1:
+        raise DataError(
+            f"{request.data}: a test span starting {request.test_start} leaves "
+            f"{max(split - first_decision, 0)} training decisions and {max(n - 1 - split, 0)} held-out ones"
+        )
+    return split
+
+
+def _reserve_run_dir(request: TrainingRequest, start: datetime, end: datetime) -> tuple[str, datetime, Path]:
+    """The run's id, creation time and staging folder, created atomically.
+
+    An id the operator chose is (re)written in place. A conventional id carries its
+    creation second, so two runs with the same data and settings started in the
+    same second (sweep trials differing only by seed, folds trained in parallel)
+    would collide: ``mkdir`` of the staging folder is atomic, and whoever loses the
+    race takes the next second."""
+    runs_dir = Path(request.runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    created = datetime.now(timezone.utc).replace(microsecond=0)
+    if request.train_id is not None:
+        staging = runs_dir / f".{request.train_id}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        return request.train_id, created, staging
+    for _ in range(3600):
+        train_id = make_train_id(request.symbol, start, end, request.learning_rate, request.batch_size,
+                                 request.window_size, created)
+        staging = runs_dir / f".{train_id}.partial"
+        if not (runs_dir / train_id).exists():
+            try:
+                staging.mkdir()
+                return train_id, created, staging
+            except FileExistsError:
+                pass
+        created += timedelta(seconds=1)
+    raise ConfigError(f"no free run name in {runs_dir} for {train_id}")
 
 
 def _filters_for(symbol: str) -> SymbolFilters:
