@@ -38,8 +38,35 @@ def equity_metrics(equity: np.ndarray, interval: str) -> tuple[float, float, flo
     return metrics.total_return, metrics.sharpe(interval), metrics.max_drawdown
 
 
+def filled(row) -> bool:
+    """A step row (env info or journal row) whose order filled: a quantity and a fill price."""
+    qty, price = str(row["order_qty"] or "0"), str(row["order_avg_price"] or "")
+    return qty not in ("0", "") and price not in ("", "0", "nan")
+
+
+def traded_notional(rows) -> float:
+    """Sum of |quantity x fill price| over the rows with a fill."""
+    return sum(abs(float(r["order_qty"])) * float(r["order_avg_price"]) for r in rows if filled(r))
+
+
+def turnover(rows, equity: np.ndarray) -> float:
+    """How many times the (average) equity was traded over the range: notional / mean equity.
+
+    Why this figure: return and Sharpe hide how much an agent churns; two agents with
+    the same return and 2x vs 200x turnover are not the same agent under real fees."""
+    mean_equity = float(np.mean(equity)) if len(equity) else 0.0
+    return traded_notional(rows) / mean_equity if mean_equity > 0 else 0.0
+
+
 def run_policy(env: TradingEnv, act: Callable[[np.ndarray], float]) -> tuple[Metrics, list[dict]]:
     """One deterministic pass over the env's whole range; returns metrics and step infos."""
+    metrics, infos, _ = rollout(env, act)
+    return metrics, infos
+
+
+def rollout(env: TradingEnv, act: Callable[[np.ndarray], float]) -> tuple[Metrics, list[dict], np.ndarray]:
+    """``run_policy`` plus the equity curve: the start, then the account after each step
+    marked at the next close (what the metrics are computed from)."""
     obs, _ = env.reset(seed=0)
     equity = [float(env.setup.initial_balance)]
     infos: list[dict] = []
@@ -54,7 +81,7 @@ def run_policy(env: TradingEnv, act: Callable[[np.ndarray], float]) -> tuple[Met
         trades=env.account.trade_count, fees=float(env.account.fees_paid),
         final_equity=equity[-1], steps=len(infos), stopped_by_drawdown=bool(terminated),
     )
-    return metrics, infos
+    return metrics, infos, np.array(equity)
 
 
 def compare(env: TradingEnv, agent_act: Callable[[np.ndarray], float]) -> dict[str, dict]:

@@ -282,7 +282,9 @@ def _test_split(request: TrainingRequest, candles, first_decision: int) -> int:
         )
     if request.test_start is None:
         return first_decision + int(decisions * (1 - request.test_fraction))
-    split = int(np.searchsorted(candles["open_time"].to_numpy(), parse_date_ms(request.test_start), side="left"))
+    # The first held-out decision is on the close at test_start: the candle opened one interval before it,
+    # so the last close training and validation see is test_start itself.
+    split = int(np.searchsorted(candles["open_time"].to_numpy(), parse_date_ms(request.test_start), side="left")) - 1
     if not first_decision + 20 <= split < n - 1:
         raise DataError(
             f"{request.data}: a test span starting {request.test_start} leaves "
