@@ -24,6 +24,9 @@ from .journal import Journal, SessionStats, read_emergencies, read_steps
 from .step_record import decimal_text
 
 SESSION_FILE = "session.json"
+#: One JSON line per session that ended (or was found crashed and not resumed): session.json only
+#: ever names the latest session, and ``sactui sessions`` must say how every one of them ended.
+HISTORY_FILE = "sessions.jsonl"
 #: ``status`` in session.json: running (or crashed: the next start resumes it), stopped (a clean
 #: end: q, Ctrl-C, SIGTERM, SIGHUP, end of data), halted (the emergency protocol ended it).
 RUNNING, STOPPED, HALTED = "running", "stopped", "halted"
@@ -55,6 +58,18 @@ def write_text_atomic(path: Path, text: str) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+def append_history(folder: Path, record: dict) -> None:
+    """Append one session's final record to ``sessions.jsonl`` (one line, fsynced; a cut last
+    line is skipped by readers). A failure here never stops a session from ending."""
+    try:
+        with open(Path(folder) / HISTORY_FILE, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError:
+        pass
 
 
 def _iso(moment: datetime) -> str:
@@ -176,6 +191,9 @@ class SessionStore:
         previous: dict | None,
     ) -> SessionState:
         old_tag = previous.get("session_tag") if previous else None
+        if previous is not None and previous.get("status") == RUNNING and self._files_named(previous):
+            append_history(self.production_dir, {**previous, "status": "crashed",
+                                                 "end_reason": f"did not end cleanly; a new {mode} session began"})
         tag = self._new_tag()
         while tag == old_tag:  # ids of the new session must never match the last one's
             tag = self._new_tag()
@@ -205,14 +223,16 @@ class SessionStore:
         if status not in (STOPPED, HALTED):
             raise ValueError(f"a session ends stopped or halted, not {status!r}")
         state.journal.close()
-        self._write({
+        record = {
             "session_tag": state.tag, "started_at": state.started_at, "mode": state.mode,
             "steps_file": state.journal.steps_path.name,
             "emergencies_file": state.journal.emergencies_path.name,
             "status": status, "end_reason": " ".join(reason.splitlines()),
             "start_equity": None if state.start_equity is None else str(state.start_equity),
             "ended_at": _iso(now or datetime.now(timezone.utc)),
-        })
+        }
+        self._write(record)
+        append_history(self.production_dir, {**record, "resumed": state.resumed})
 
 
 def _decimal_or_none(value: object) -> Decimal | None:
