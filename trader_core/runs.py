@@ -285,4 +285,5 @@ class TrainingRun:
             "test_return": evaluation.get("total_return"),
             "test_sharpe": evaluation.get("sharpe"),
             "test_max_drawdown": evaluation.get("max_drawdown"),
+            "group": m.get("group") if isinstance(m.get("group"), dict) else None,  # a walk-forward fold, a sweep trial
         }
