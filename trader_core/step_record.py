@@ -51,16 +51,26 @@ class StepRecord:
         return asdict(self)
 
     def summary_line(self) -> str:
-        """One line for logs and the headless console."""
+        """One line for logs and the headless console.
+
+        One time convention everywhere: a candle is named by its **open** time (UTC), labelled
+        ``open``, as the console's tables and the journal's ``candle_open_time`` do. A session on an
+        exchange adds ``decided`` - the wall-clock time of the decision, which tells how late after
+        the close it came; in a backtest or replay that is the candle's close and is left out."""
         if self.order_side:
             order = f"{self.order_side} {self.order_qty.lstrip('-')} @ {self.order_avg_price} {self.order_status}"
         else:
             order = self.order_status
+        decided = "" if self.mode in OFFLINE_MODES else f"  decided {self.time}"
         return (
-            f"{self.time}  close {self.close:>10.1f}  action {self.raw_action:+.3f}  target "
+            f"open {iso_ms(self.candle_open_time)}  close {self.close:>10.1f}  action {self.raw_action:+.3f}  target "
             f"{self.target_exposure:+.2f}  {order:<34} pos {self.position_qty:>7}  equity {self.equity:>10.2f}  "
-            f"dd {self.drawdown:6.2%}  {self.decision_latency_ms:6.2f} ms"
+            f"dd {self.drawdown:6.2%}  {self.decision_latency_ms:6.2f} ms{decided}"
         )
+
+
+#: Modes whose decision time is the candle's close by construction (nothing to add to the open time).
+OFFLINE_MODES = frozenset({"backtest", "replay", "train"})
 
 
 JOURNAL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))

@@ -34,6 +34,12 @@ class BuyAndHold:
     last_open_ms: int  # open time of the candle whose close values it
     funding: bool  # funding rates were settled
     equity: tuple[float, ...] = ()  # the hold's equity at each close, first decision candle to the last
+    initial: float = 0.0  # the balance it started from (the run's initial balance)
+
+    def scaled(self, start: float) -> list[float]:
+        """The equity curve as if it had started from ``start`` (to draw beside a session's)."""
+        factor = start / self.initial if self.initial > 0 else 1.0
+        return [value * factor for value in self.equity]
 
     def describe(self) -> str:
         """``+48.12 % over 1,833 candles (1x long, fees and funding)`` - the one way it is said."""
@@ -74,7 +80,8 @@ def buy_and_hold(run, frame: pd.DataFrame, first_row: int, last_row: int | None 
     metrics, infos = run_policy(env, lambda _observation: 1.0 / setup.mapping.max_leverage)
     curve = tuple(float(info["equity"]) for info in infos) + (metrics.final_equity,)
     return BuyAndHold(metrics.total_return, metrics.sharpe, metrics.max_drawdown, metrics.fees, metrics.steps,
-                      int(opens.iloc[first_row]), int(opens.iloc[last_row]), settled, curve)
+                      int(opens.iloc[first_row]), int(opens.iloc[last_row]), settled, curve,
+                      float(setup.initial_balance))
 
 
 def run_funding(run) -> pd.DataFrame | None:

@@ -70,7 +70,7 @@ class SessionReport:
             ("return", f"{self.total_return:+.2%}", other(f"{bh.total_return:+.2%}" if bh else "")),
             ("Sharpe (annualised)", f"{self.sharpe:.2f}", other(f"{bh.sharpe:.2f}" if bh else "")),
             ("max drawdown", f"{self.max_drawdown:.2%}", other(f"{bh.max_drawdown:.2%}" if bh else "")),
-            ("trades", f"{len(self.trades)}", other("1")),
+            ("trades", f"{self.session.trades}", other("1")),
             ("fees (USDT)", f"{self.fees:.4f}", other(f"{bh.fees:.4f}" if bh else "")),
             ("funding (USDT)", f"{self.funding:+.4f}", other("included" if bh and bh.funding else "none")),
         ]
