@@ -43,7 +43,8 @@ def parser() -> Parser:
     p.add_argument("--jobs", type=positive_int, default=1,
                    help="folds trained side by side, one CPU thread each (default: %(default)s)")
     p.add_argument("--walkforward-id", help="name the walk-forward yourself instead of the naming convention")
-    p.add_argument("--no-chart", action="store_true", help="no equity chart at the end")
+    p.add_argument("--no-chart", action="store_true",
+                   help="no equity chart in the terminal (the HTML page walkforward.html is always written)")
     add_common(p)
     return p
 
@@ -67,9 +68,13 @@ def run(argv: list[str]) -> int:
     )
     for line in report_lines(report):
         say(line)
-    if not args.no_chart:
-        frame = read_equity(runs_dir(args) / report["walkforward_id"])
-        if frame is not None:
+    folder = runs_dir(args) / report["walkforward_id"]
+    frame = read_equity(folder)
+    if frame is not None:
+        from ..walkforward_html import write_walkforward_html
+
+        say(f"equity chart: {write_walkforward_html(report, frame, folder / 'walkforward.html')}")
+        if not args.no_chart:
             from ..equity_chart import equity_chart
 
             say(equity_chart(frame, "out-of-sample equity, folds chained (vertical lines: fold edges)"))
