@@ -18,7 +18,7 @@ from .errors import ExitCode
 from .launcher import SessionOptions, run_session
 from .settings import Settings
 from .step_record import StepRecord
-from .summary import halted_line, summary_lines
+from .summary import halted_line, review_lines, summary_lines
 
 #: Ctrl-C, a service stop, a dropped SSH session: the same clean stop.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -60,8 +60,9 @@ async def run_headless(options: SessionOptions, settings: Settings, quiet_steps:
             except (NotImplementedError, RuntimeError):  # pragma: no cover
                 pass
     snapshot = outcome.engine.snapshot
-    for line in summary_lines(snapshot, outcome):
-        print(line)
+    review = await review_lines(outcome, [options.data] if options.data else [])
+    for line in summary_lines(snapshot, outcome, review):
+        print(line, flush=True)
     halted = halted_line(snapshot)
     if halted is not None:
         print(halted, file=sys.stderr)

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Callable, Iterable
 
 import numpy as np
+import pandas as pd
 
 from .accounting import FuturesAccount, price_to_decimal
 from .candles import Candle
@@ -25,6 +26,7 @@ from .runs import TrainingRun
 from .step_record import AccountFigures, StepRecord, record_step
 from .time_utils import interval_ms
 from .training.evaluation import equity_metrics
+from .review.benchmark import BuyAndHold, buy_and_hold
 
 
 @dataclass(frozen=True)
@@ -35,15 +37,20 @@ class ReplayResult:
     max_drawdown: float
     trades: int
     fees: float
-    buy_and_hold_return: float
+    benchmark: BuyAndHold  # over the decided candles, defined as in the run's held-out evaluation
+
+    @property
+    def buy_and_hold_return(self) -> float:
+        return self.benchmark.total_return
 
 
 def replay(
     run: TrainingRun, agent, candles: Iterable[Candle], say: Callable[[str], None] | None = None,
-    warmup_candles: int | None = None,
+    warmup_candles: int | None = None, funding=None,
 ) -> ReplayResult:
     """Decide on every candle after the first ``warmup_candles`` (default: the history a
-    live session downloads before its first decision, ``run.history_needed``)."""
+    live session downloads before its first decision, ``run.history_needed``). ``funding``:
+    the rates buy-and-hold is charged (the run's own file, as in its evaluation)."""
     pipeline = DecisionPipeline(run, agent)
     warmup_left = run.history_needed if warmup_candles is None else warmup_candles
     step_ms = interval_ms(run.interval)
@@ -52,7 +59,7 @@ def replay(
     peak = float(initial)
     records: list[StepRecord] = []
     equity_curve: list[float] = []
-    first_close = last_close = None
+    decided: list[Candle] = []
     for candle in candles:
         if warmup_left > 0:
             pipeline.on_candle(candle)
@@ -82,8 +89,7 @@ def replay(
         )
         records.append(record)
         equity_curve.append(record.equity)
-        first_close = candle.close if first_close is None else first_close
-        last_close = candle.close
+        decided.append(candle)
         if say:
             say(record.summary_line())
     if not records:
@@ -92,7 +98,9 @@ def replay(
             f"({run.history_needed} for this run)"
         )
     total, sharpe, max_dd = equity_metrics(np.array([float(initial), *equity_curve]), run.interval)
+    frame = pd.DataFrame([(c.open_time, c.open, c.high, c.low, c.close, c.volume) for c in decided],
+                         columns=["open_time", "open", "high", "low", "close", "volume"])
+    benchmark = buy_and_hold(run, frame, 0, None, funding) if len(frame) > 1 else None
     return ReplayResult(
-        tuple(records), total, sharpe, max_dd, account.trade_count, float(account.fees_paid),
-        last_close / first_close - 1.0,
+        tuple(records), total, sharpe, max_dd, account.trade_count, float(account.fees_paid), benchmark,
     )

@@ -3,10 +3,15 @@
 Why one: the operator reads it after every session, whatever front end ran it, and
 a script may parse it; two formats drifted (the console printed one line, headless
 seven). Both print ``summary_lines``, built from the engine's last snapshot and,
-when the launcher returned one, the session outcome's performance figures.
+when the launcher returned one, the session's figures as ``sactui report`` computes
+them from the journal (return, Sharpe, max drawdown, buy-and-hold over the same
+candles - one definition) and the one-line result of ``sactui audit``.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
 
 from .engine import EngineSnapshot
 from .journal import stats_lines
@@ -14,20 +19,51 @@ from .launcher import SessionOutcome
 from .states import EngineState
 
 
-def summary_lines(snapshot: EngineSnapshot, outcome: SessionOutcome | None = None) -> list[str]:
+def summary_lines(snapshot: EngineSnapshot, outcome: SessionOutcome | None = None,
+                  review: Iterable[str] = ()) -> list[str]:
+    """The report; ``review``: the lines of ``review_lines`` (performance, audit), printed before the journal."""
     lines = ["session statistics:"] + [f"  {line}" for line in stats_lines(snapshot.stats)]
-    if outcome is not None:
-        m = outcome.metrics
-        lines.append(
-            f"  return {m.total_return:+.2%} (buy-and-hold {outcome.buy_and_hold_return:+.2%})  sharpe "
-            f"{m.sharpe(snapshot.interval):.2f}  max drawdown {m.max_drawdown:.2%}"
-        )
+    lines += [f"  {line}" for line in review]
     position = snapshot.position
     if position is not None and not position.flat:
         lines.append(f"  position left open: {position.quantity} {snapshot.symbol} (entry {position.entry_price})")
     if snapshot.closing:
         lines.append("  NOT FLAT: the emergency protocol was still closing when the session stopped")
     lines.append(f"  journal: {snapshot.journal_path}")
+    return lines
+
+
+async def review_lines(outcome: SessionOutcome, candle_files: Iterable[Path] = ()) -> list[str]:
+    """The session's performance against buy-and-hold and, for a session on an exchange, its audit
+    (``sactui audit``'s one line). Never raises: a figure that cannot be computed says why."""
+    from .review.sessions import session_info
+
+    engine = outcome.engine
+    run = engine.training_run
+    steps_path = Path(outcome.journal_path)
+    lines: list[str] = []
+    try:
+        info = session_info(run.train_id, steps_path.parent, steps_path, {}, None)
+    except Exception as exc:  # noqa: BLE001 - the report of a session must always print
+        return [f"figures: not computed ({type(exc).__name__}: {exc})"]
+    if info is None:
+        return ["figures: no journaled step"]
+    try:
+        from .review.report import build_report
+
+        lines.append(build_report(run, info).summary_line())
+    except Exception as exc:  # noqa: BLE001
+        lines.append(f"figures: not computed ({type(exc).__name__}: {exc})")
+    if engine.mode == "backtest":
+        return lines  # the backtest is the audit's reference: nothing to compare it with
+    try:
+        from .review.audit import audit_session
+
+        result = await audit_session(run, engine.pipeline.agent, engine.settings, info, candle_files)
+        lines.append(result.line() + f" (details: sactui audit --train-id {run.train_id} --session {info.session_id})")
+    except Exception as exc:  # noqa: BLE001
+        lines.append(f"audit: not run ({exc}); see 'sactui audit --train-id {run.train_id} --session "
+                     f"{info.session_id}'")
     return lines
 
 

@@ -83,7 +83,7 @@ def run_console(options, operator_settings, training_run) -> int:
     headless one. A session that ended because its terminal went away (SIGHUP, a dead
     tty) exits with ``ExitCode.TERMINAL_LOST`` (129) - a crash or a HALT still takes
     precedence; with the terminal gone the report is dropped (see ``tui.terminal``)."""
-    from trader_core.summary import halted_line, summary_lines
+    from trader_core.summary import halted_line, review_lines, summary_lines
     from tui.app import SactuiApp
     from tui.widgets.header import SessionIdentity
 
@@ -101,7 +101,10 @@ def run_console(options, operator_settings, training_run) -> int:
         raise result.error
     snapshot = result.snapshot
     if snapshot is not None:
-        for line in summary_lines(snapshot, result.outcome):
+        review = []
+        if result.outcome is not None:
+            review = asyncio.run(review_lines(result.outcome, [options.data] if options.data else []))
+        for line in summary_lines(snapshot, result.outcome, review):
             say(line)
         halted = halted_line(snapshot)
         if halted is not None:
