@@ -2,8 +2,12 @@
 
 The operator validates the indicator calculation against a chart: this writes what
 the *incremental* (live) path computes - raw indicator values in price units, named
-by indicator and parameters (``sma_20``, ``bb_upper_20_2``…), the model features and
-the scaled values the model actually sees. Rows before warm-up are not written.
+by indicator and parameters (``sma_20``, ``bb_upper_20_2``…), the model features
+(``model_*``) and the scaled values the model actually sees (``scaled_*``). Some raw
+values are model features unchanged (``log_return_1``, ``hl_range``…): the prefixes keep
+every column name unique, so a spreadsheet or ``pandas`` never silently drops one. Each
+row is a candle named by its open time (``open_time_ms`` and ``open_time``, UTC). Rows
+before warm-up are not written.
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ def export_features(run: TrainingRun, candles: pd.DataFrame, out: Path) -> int:
     fs = run.features
     header = [
         "open_time_ms", "open_time", "open", "high", "low", "close", "volume",
-        *fs.raw_columns, *fs.model_columns, *(f"scaled_{c}" for c in fs.model_columns),
+        *fs.raw_columns, *(f"model_{c}" for c in fs.model_columns), *(f"scaled_{c}" for c in fs.model_columns),
     ]
+    if len(set(header)) != len(header):  # a feature set whose names collide even so: say which, never write it
+        twice = sorted({c for c in header if header.count(c) > 1})
+        raise DataError(f"feature columns would repeat ({', '.join(twice)}); the export needs unique names")
     incremental = fs.incremental()
     written = 0
     out = Path(out)

@@ -10,17 +10,22 @@ NAME = "features"
 HELP = "write the indicators and features the live path computes, to check against a chart"
 
 
-def run(argv: list[str]) -> int:
+def parser() -> Parser:
     p = Parser(
         prog="sactui features",
-        description="Write per-candle indicator values and model features from the live (incremental) path.",
+        description="Write per-candle indicator values (raw), model features (model_*) and what the model sees "
+                    "(scaled_*) from the live (incremental) path; one row per candle, named by its open time (UTC).",
     )
-    p.add_argument("--train-id", required=True, help="the run whose features to compute")
-    p.add_argument("--data", required=True, help="candle CSV")
-    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument("--train-id", required=True, help="the run whose features to compute (see 'sactui runs')")
+    p.add_argument("--data", required=True, help="candle CSV (6 columns, or Binance's 12-column kline dump)")
+    p.add_argument("--out", required=True, help="CSV to write (replaced whole, never half-written)")
     add_trust_run(p)
     add_common(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def run(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
     from trader_core.candles import load_candles
     from trader_core.feature_export import export_features
     from trader_core.runs import TrainingRun

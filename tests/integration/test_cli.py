@@ -65,6 +65,9 @@ def test_features_command_writes_the_live_path_values(tiny_run_dir, tmp_path, ca
                     "--out", str(out), "--runs-dir", str(runs_dir))
     assert result.returncode == 0, result.stderr
     with open(out) as fh:
+        header = next(csv.reader(fh))
+    assert len(header) == len(set(header)), sorted(c for c in header if header.count(c) > 1)  # no name twice
+    with open(out) as fh:
         rows = list(csv.DictReader(fh))
     candles = load_candles(candles_1h_path)
     from trader_core.runs import TrainingRun
@@ -73,7 +76,8 @@ def test_features_command_writes_the_live_path_values(tiny_run_dir, tmp_path, ca
     assert len(rows) == len(candles) - (run.features.warmup - 1)
     for column in ("open_time", "sma_20", "rsi_14", "macd_12_26_9", "macd_signal_12_26_9",
                    "macd_hist_12_26_9", "bb_upper_20_2", "bb_middle_20_2", "bb_lower_20_2",
-                   "sma_20_distance", "scaled_rsi_14_scaled"):
+                   "model_sma_20_distance", "scaled_rsi_14_scaled", "log_return_1", "model_log_return_1",
+                   "hl_range", "model_hl_range", "body", "model_body", "volume_change_1", "model_volume_change_1"):
         assert column in rows[0], column
     # The first written row is the first warm candle, and its SMA is the plain mean of 20 closes.
     first = run.features.warmup - 1
