@@ -178,11 +178,14 @@ async def _serve(args: argparse.Namespace, out) -> int:
         print(f"  API key    {key}{'  (generated)' if key_generated else ''}", file=out)
         if secret_generated:
             print(f"  API secret {secret}  (generated)", file=out)
-        print("  Ctrl-C to stop.", file=out, flush=True)
+        for line in session_command(sim.rest_base, key, secret, secret_generated, args):
+            print(line, file=out)
+        print("  Connections and orders are logged below as they happen. Ctrl-C to stop.", file=out, flush=True)
+        activity = asyncio.create_task(_log_activity(sim, out))
         finished = asyncio.create_task(sim.finished.wait())
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (finished, stopped):
+        for task in (finished, stopped, activity):
             task.cancel()
         reason = "the candle data ran out" if sim.finished.is_set() else "stopped"
         print(f"sactui loopback exchange: {reason} at candle {sim.current_index}.", file=out, flush=True)
@@ -194,6 +197,63 @@ async def _serve(args: argparse.Namespace, out) -> int:
                 loop.remove_signal_handler(sig)
         await sim.close()
     return 0
+
+
+def session_command(rest_base: str, key: str, secret: str, secret_generated: bool,
+                    args: argparse.Namespace) -> list[str]:
+    """What to paste in another terminal for a sactui session against this exchange (testnet mode,
+    ``--endpoint``). A secret given by the operator is never printed: the line names where it is."""
+    if secret_generated:
+        secret_value = secret
+    elif args.api_secret:
+        secret_value = "<the --api-secret you gave>"
+    else:
+        secret_value = '"$SACTUI_SIM_API_SECRET"'
+    return [
+        "  a sactui session against it (another terminal; testnet mode through --endpoint):",
+        f"    export BINANCE_TESTNET_API_KEY={key}",
+        f"    export BINANCE_TESTNET_API_SECRET={secret_value}",
+        f"    sactui --train-id <run> --endpoint {rest_base}",
+    ]
+
+
+def _stamp() -> str:
+    import time
+
+    return time.strftime("%H:%M:%S", time.gmtime())
+
+
+async def _log_activity(sim, out, every_s: float = 0.1) -> None:
+    """Print connections (market and user-data streams, opened and closed) and orders (received,
+    accepted or refused, and how they filled) as they happen, by looking at the exchange's own
+    records - nothing in the exchange changes for it."""
+    seen_orders = 0
+    counts = (0, 0)
+    reported_fills: set[str] = set()
+    while True:
+        streams = sim.streams
+        now = (len(streams.market_connections), len(streams.user_connections))
+        if now != counts:
+            for kind, before, after in (("market", counts[0], now[0]), ("user-data", counts[1], now[1])):
+                if after != before:
+                    verb = "opened" if after > before else "closed"
+                    print(f"{_stamp()} connection: {kind} stream {verb} ({after} open)", file=out, flush=True)
+            counts = now
+        receipts = sim.orders_received
+        for receipt in receipts[seen_orders:]:
+            outcome = "accepted" if receipt.accepted else f"refused ({receipt.code})"
+            qty = "-" if receipt.quantity is None else format(receipt.quantity, "f")
+            reduce = " reduce-only" if receipt.reduce_only else ""
+            print(f"{_stamp()} order: {receipt.client_order_id} {receipt.side} {qty}{reduce} {outcome}",
+                  file=out, flush=True)
+        seen_orders = len(receipts)
+        for order in list(sim.exchange.orders.values()):
+            if order.client_order_id in reported_fills or order.is_open or order.executed_qty == 0:
+                continue
+            reported_fills.add(order.client_order_id)
+            print(f"{_stamp()} fill: {order.client_order_id} {order.side} {format(order.executed_qty, 'f')} @ "
+                  f"{format(order.avg_price, 'f')} {order.status}", file=out, flush=True)
+        await asyncio.sleep(every_s)
 
 
 def write_report(sim, path: str) -> None:
