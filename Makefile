@@ -10,8 +10,11 @@ STAMP  := $(VENV)/.installed
 # installs a top-level `binance` package that would replace python-binance in .venv.
 CLIENTS       := .venv-clients
 CLIENTS_STAMP := $(CLIENTS)/.installed
+# Ray Tune for `sactui sweep`: an optional extra of the package, installed into .venv for the tests
+# (they run a real local Ray); `make demo` does not need it.
+SWEEP_STAMP   := $(VENV)/.sweep-installed
 
-.PHONY: demo test install clients bench demo-run clean
+.PHONY: demo test install clients sweep bench demo-run clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +33,16 @@ $(CLIENTS_STAMP): tests/clients/requirements.txt
 
 clients: $(CLIENTS_STAMP)
 
+$(SWEEP_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,sweep]'
+	touch $(SWEEP_STAMP)
+
+sweep: $(SWEEP_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/sactui --train-id demo --sim --speed 7200
 
-test: $(STAMP) $(CLIENTS_STAMP)
+test: $(STAMP) $(CLIENTS_STAMP) $(SWEEP_STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
