@@ -55,6 +55,7 @@ from .keymap import APP_BINDINGS
 from .screens.help import HelpScreen
 from .screens.live_confirm import LiveConfirmScreen
 from .screens.quit_confirm import FLATTEN, LEAVE, QuitConfirmScreen
+from .screens.sessions import SessionsScreen
 from .widgets.actions import ActionsTable
 from .widgets.candles import CandleChart, ChartView
 from .widgets.drawdown import DrawdownGauge, GaugeView
@@ -101,10 +102,12 @@ class SactuiApp(App[SessionResult]):
         self, options=None, settings=None, *, engine: ConsoleEngine | None = None, runner: Runner | None = None,
         identity: SessionIdentity | None = None, confirm_live: str | None = None, clock: Clock | None = None,
         refresh_hz: float = 4.0, chart_hz: float = 2.0, stop_timeout_s: float = 3.5, cancel_grace_s: float = 1.0,
+        runs_dir=None,
     ) -> None:
         """Either ``options`` + ``settings`` (a real start through ``run_session``), or an
         ``engine`` and/or a ``runner`` (a coroutine factory run as the engine worker).
-        ``confirm_live``: the symbol the operator must type before the runner starts."""
+        ``confirm_live``: the symbol the operator must type before the runner starts. ``runs_dir``:
+        where the run's past sessions are (the sessions screen); default: the options' runs folder."""
         super().__init__()
         if options is None and engine is None and runner is None:
             raise ValueError("SactuiApp needs session options, an engine or a runner")
@@ -116,6 +119,7 @@ class SactuiApp(App[SessionResult]):
         self._runner = runner
         self._clock = clock or SystemClock()
         self._confirm_live = confirm_live
+        self.runs_dir = runs_dir if runs_dir is not None else (options.runs_dir if options is not None else None)
         self.refresh_hz = refresh_hz
         self.chart_hz = chart_hz
         self.stop_timeout_s = stop_timeout_s
@@ -156,6 +160,7 @@ class SactuiApp(App[SessionResult]):
         # which is a modal whenever one is open, and rendering must go on behind it.
         self.header = SessionHeader(self.identity, id="header")
         self.chart = CandleChart(max_hz=self.chart_hz, id="chart")
+        self.mini_chart = CandleChart(max_hz=self.chart_hz, compact=True, id="mini-chart")  # small terminals
         self.position_pane = PositionPane(id="position")
         self.stats_pane = StatsPane(id="stats")
         self.gauge = DrawdownGauge(id="drawdown")
@@ -170,11 +175,13 @@ class SactuiApp(App[SessionResult]):
                 yield self.gauge
         with Horizontal(id="bottom"):
             yield self.actions_table
-            yield self.event_log
+            with Horizontal(id="lower"):  # wide: the log alone; small terminals: the compact chart beside it
+                yield self.mini_chart
+                yield self.event_log
         yield Footer()
 
     def on_mount(self) -> None:
-        titles = {"#chart": "Candles", "#position": "Position", "#stats": "Session",
+        titles = {"#chart": "Candles", "#mini-chart": "Candles", "#position": "Position", "#stats": "Session",
                   "#drawdown": "Drawdown vs limit", "#actions": "Model actions", "#log": "Events & emergencies"}
         for selector, title in titles.items():
             self.screen.query_one(selector).border_title = title
@@ -273,11 +280,14 @@ class SactuiApp(App[SessionResult]):
                 None if uptime is None else float(int(uptime + since)),
             ))
             self.actions_table.show(snapshot.steps)
+            if isinstance(self.screen, QuitConfirmScreen):  # the question shows the position as it is now
+                self.screen.show(self._position_text(snapshot))
             for event in self.event_log.show(snapshot.events):
                 if event.level == "emergency":  # also a toast: it must not scroll by unseen
                     self.notify(event.message, title=f"EMERGENCY: {event.kind}", severity="error", timeout=30)
-            chart = self.chart
-            if chart.display:
+            for chart in (self.chart, self.mini_chart):  # the one the layout shows (CSS hides the other)
+                if chart.styles.display == "none":
+                    continue
                 position = snapshot.position
                 open_position = position is not None and not position.flat
                 chart.show(ChartView(
@@ -330,6 +340,11 @@ class SactuiApp(App[SessionResult]):
             return
         self._tick()
 
+    def action_sessions(self) -> None:
+        if not isinstance(self.screen, SessionsScreen):
+            stale = self._settings.watch.stale_seconds if self._settings is not None else 120.0
+            self.push_screen(SessionsScreen(self.runs_dir, self.identity.train_id, stale))
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -379,12 +394,19 @@ class SactuiApp(App[SessionResult]):
         snapshot = self._snapshot()
         position = snapshot.position if snapshot is not None else None
         if position is not None and not position.flat:
-            side = "LONG" if position.quantity > 0 else "SHORT"
-            text = (f"{side} {fmt.quantity(abs(position.quantity))} {snapshot.symbol} · entry "
-                    f"{fmt.price(position.entry_price)} · uPnL {fmt.money(position.unrealized_pnl, signed=True)}")
-            self.push_screen(QuitConfirmScreen(text), self._on_quit_answer)
+            self.push_screen(QuitConfirmScreen(self._position_text(snapshot)), self._on_quit_answer)
             return
         self._begin_shutdown(flatten=False)
+
+    @staticmethod
+    def _position_text(snapshot: EngineSnapshot) -> str:
+        position = snapshot.position
+        if position is None or position.flat:
+            return "FLAT now: nothing is left open (Esc, then q quits without asking)"
+        side = "LONG" if position.quantity > 0 else "SHORT"
+        return (f"{side} {fmt.quantity(abs(position.quantity))} {snapshot.symbol} · entry "
+                f"{fmt.price(position.entry_price)} · mark {fmt.price(position.mark_price)} · uPnL "
+                f"{fmt.money(position.unrealized_pnl, signed=True)} (now)")
 
     def _on_quit_answer(self, choice: str | None) -> None:
         if choice in (FLATTEN, LEAVE) and not self._shutting_down:

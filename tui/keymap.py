@@ -28,6 +28,7 @@ APP_BINDINGS: list[Binding] = [
     Binding(FLATTEN_KEYS, "flatten_all", "Flatten all", key_display="F9/^F", priority=True, id="flatten"),
     Binding("p", "toggle_pause", "Pause/Resume", id="pause"),
     Binding("q", "quit", "Quit", id="quit"),
+    Binding("s", "sessions", "Sessions", id="sessions"),
     Binding("question_mark", "help", "Help", key_display="?", id="help"),
 ]
 
@@ -40,6 +41,8 @@ HELP: tuple[KeyHelp, ...] = (
             "but no new orders are sent."),
     KeyHelp("q  or  Ctrl+Q", "Quit. With a position open you are asked whether to flatten first. "
             "The engine stops cleanly (the current step finishes, connections close)."),
+    KeyHelp("s", "Past sessions of this run (every mode), with how each went and ended; Esc closes. "
+            "The session keeps running behind it."),
     KeyHelp("?", "This help."),
     KeyHelp("Tab / Shift+Tab", "Move between panes and buttons; arrows scroll the actions table and the log."),
     KeyHelp("Esc", "Close a dialog without acting."),

@@ -18,7 +18,8 @@ from trader_core.step_record import StepRecord
 
 from .. import format as fmt
 
-COLUMNS = (("candle", "Candle (UTC)"), ("action", "Action"), ("target", "Target"), ("order", "Order"),
+#: The candle is named by its open time (UTC), as everywhere in sactui (journal, reports, step lines).
+COLUMNS = (("candle", "Candle open (UTC)"), ("action", "Action"), ("target", "Target"), ("order", "Order"),
            ("fill", "Fill / status"), ("latency", "Latency"))
 
 

@@ -10,6 +10,10 @@ changes. The x axis is the candle index (integers are twice as fast to lay out a
 dates) with a handful of time labels. The forming candle is the rightmost one,
 drawn in other colours *and* named in the title; the entry price is a horizontal
 line named in the title, so neither needs colour to be read.
+
+``compact`` is the form for small terminals (80x24): as many of the last candles as fit
+the width, no plot title (what the lines are goes into the pane's border title), two
+time labels - so the market stays in view beside the event log.
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ class ChartView:
 
 
 class CandleChart(PlotextPlot):
-    def __init__(self, max_candles: int = MAX_CANDLES, max_hz: float = 2.0, **kwargs) -> None:
+    def __init__(self, max_candles: int = MAX_CANDLES, max_hz: float = 2.0, compact: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.max_candles = max_candles
+        self.compact = compact
         self.min_interval_s = 1.0 / max_hz
         self._view: ChartView | None = None
         self._drawn_at: float | None = None
@@ -65,6 +70,9 @@ class CandleChart(PlotextPlot):
         plt = self.plt
         plt.clear_figure()
         candles: Sequence[Candle] = view.candles
+        if self.compact and candles:
+            fit = max(8, (self.size.width or 40) - 12)  # one column a candle, beside the price axis
+            candles = candles[-fit:]
         if not candles:
             self.border_title = f"Candles · {view.symbol} {view.interval}"
             plt.title("waiting for candles")
@@ -85,6 +93,14 @@ class CandleChart(PlotextPlot):
             plt.candlestick([len(candles)], {"Open": [f.open], "Close": [f.close], "High": [f.high], "Low": [f.low]},
                             colors=["cyan", "magenta"])
             notes.append(f"rightmost: forming {fmt.price(f.close)}")
+        if self.compact:  # no room for a plot title: the border says it
+            self.border_title = (f"last {fmt.price(candles[-1].close)}"  # the header names the symbol
+                                 + (f" · entry {fmt.price(view.entry_price)} {view.side}" if view.entry_price
+                                    else " · no position"))
+            plt.xticks([0, len(candles) - 1], [fmt.candle_time(candles[0].open_time),
+                                               fmt.candle_time(candles[-1].open_time)])
+            plt.yfrequency(2)
+            return
         plt.title(" · ".join(notes) if notes else "no position")
         ticks = max(2, min(8, (self.size.width or 100) // 18))
         step = max(1, (len(candles) - 1) // (ticks - 1)) if len(candles) > 1 else 1
