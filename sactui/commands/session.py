@@ -41,11 +41,12 @@ def parser(commands: str) -> Parser:
     p.add_argument("--max-candles", type=positive_int, help="stop after this many steps (default: no limit)")
     p.add_argument("--speed", type=positive_float, default=3600.0,
                    help="--sim replay speed, x real time (default: %(default)g)")
-    p.add_argument("--data", help="--sim: replay this candle file instead of the run's bundled candles")
+    p.add_argument("--data", help="--sim: replay this candle file (default: the run's bundled replay candles)")
     p.add_argument("--funding", help="--sim: funding rates to settle every 8 h (default: the run's own file)")
-    p.add_argument("--confirm-live", metavar="SYMBOL", help="headless --live: the symbol, typed exactly")
+    p.add_argument("--confirm-live", metavar="SYMBOL", help="headless --live: the symbol, typed exactly (default: none - the console asks; headless refuses)")
     p.add_argument("--endpoint", metavar="URL",
-                   help="testnet mode against another Binance-compatible server, e.g. a 'sactui sim' URL")
+                   help="testnet mode against another Binance-compatible server, e.g. a 'sactui sim' URL "
+                        "(default: Binance's testnet)")
     p.add_argument("--quiet", action="store_true", help="headless: events only, no line per step")
     add_trust_run(p)
     add_common(p)

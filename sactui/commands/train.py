@@ -22,13 +22,13 @@ def parser() -> Parser:
     p.add_argument("--batch-size", type=int, default=256, help="(default: %(default)s)")
     p.add_argument("--window", type=int, default=30, help="candles the model sees (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
-    p.add_argument("--funding", help="funding CSV (funding_time_ms,funding_rate) to charge funding")
+    p.add_argument("--funding", help="funding CSV (funding_time_ms,funding_rate) to charge funding (default: none charged)")
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out tail of the data (default: %(default)s)")
     p.add_argument("--max-leverage", type=float, default=1.0,
                    help="exposure at action +-1, x equity (default: %(default)s)")
     p.add_argument("--deadband", type=float, default=0.05,
                    help="minimum exposure change that trades (default: %(default)s)")
-    p.add_argument("--train-id", help="name the run yourself instead of the naming convention")
+    p.add_argument("--train-id", help="name the run yourself (default: the naming convention train_{SYMBOL}_{start}_{end}_...)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_common(p)
     return p

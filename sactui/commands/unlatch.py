@@ -15,7 +15,7 @@ HELP = "clear the drawdown latch after review (asks you to type the train id)"
 def run(argv: list[str]) -> int:
     p = Parser(prog="sactui unlatch", description="Clear the drawdown latch of a run after reviewing what happened.")
     p.add_argument("--train-id", required=True, help="the latched run")
-    p.add_argument("--yes", metavar="TRAIN_ID", help="confirm without a prompt by typing the train id")
+    p.add_argument("--yes", metavar="TRAIN_ID", help="confirm without a prompt by typing the train id (default: asks on the terminal)")
     add_common(p)
     args = p.parse_args(argv)
     from trader_core.latch import clear_latch, read_latch

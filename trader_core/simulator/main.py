@@ -111,14 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--leverage", type=_int_in(1, 125), default=1, help="initial leverage (default 1)")
     parser.add_argument("--interim-updates", type=_int_in(0, 1000), default=3,
                         help="partial kline updates before each close (default 3)")
-    parser.add_argument("--funding", default=None, help="optional funding-rate CSV settled during the replay")
+    parser.add_argument("--funding", default=None, help="funding-rate CSV settled during the replay (default: no funding)")
     parser.add_argument("--api-key", default=None, help="API key clients must send (default: generated)")
-    parser.add_argument("--api-secret", default=None, help="API secret (prefer SACTUI_SIM_API_SECRET)")
+    parser.add_argument("--api-secret", default=None, help="API secret (prefer SACTUI_SIM_API_SECRET; default: that variable, else generated and printed)")
     parser.add_argument("--no-rate-limits", action="store_true",
                         help="do not enforce Binance's request-weight and order limits (benchmarks replaying fast)")
     parser.add_argument("--report", default=None,
                         help="at exit, write the closes, orders and REST requests with their monotonic times "
-                             "(JSON) to this file - for measuring a client from outside")
+                             "(JSON) to this file - for measuring a client from outside (default: none)")
     return parser
 
 
