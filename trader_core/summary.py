@@ -18,6 +18,10 @@ from .journal import stats_lines
 from .launcher import SessionOutcome
 from .states import EngineState
 
+#: The end-of-session audit replays for at most this long (a stopping console or service must not
+#: wait on it; the console promises to exit within 5 s); rows not reached are said, not hidden.
+AUDIT_BUDGET_S = 1.5
+
 
 def summary_lines(snapshot: EngineSnapshot, outcome: SessionOutcome | None = None,
                   review: Iterable[str] = ()) -> list[str]:
@@ -59,7 +63,8 @@ async def review_lines(outcome: SessionOutcome, candle_files: Iterable[Path] = (
     try:
         from .review.audit import audit_session
 
-        result = await audit_session(run, engine.pipeline.agent, engine.settings, info, candle_files)
+        result = await audit_session(run, engine.pipeline.agent, engine.settings, info, candle_files,
+                                     budget_s=AUDIT_BUDGET_S)
         lines.append(result.line() + f" (details: sactui audit --train-id {run.train_id} --session {info.session_id})")
     except Exception as exc:  # noqa: BLE001
         lines.append(f"audit: not run ({exc}); see 'sactui audit --train-id {run.train_id} --session "

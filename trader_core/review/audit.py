@@ -30,7 +30,7 @@ from typing import Iterable
 import pandas as pd
 
 from ..candles import load_candles
-from ..errors import DataError, SactuiError
+from ..errors import DataError, FeedExhausted, SactuiError
 from ..journal import read_emergencies, read_steps
 from ..step_record import StepRecord
 from ..time_utils import interval_ms, iso_ms
@@ -374,7 +374,12 @@ class _SyncedReplay:
 
     in_process = True
 
-    def __init__(self, inner, exchange, states: dict[int, LiveState]) -> None:
+    def __init__(self, inner, exchange, states: dict[int, LiveState], budget_s: float | None = None) -> None:
+        import time
+
+        self._monotonic = time.monotonic
+        self.deadline = None if budget_s is None else time.monotonic() + budget_s
+        self.out_of_time = False
         self._inner = inner
         self._exchange = exchange
         self._states = states
@@ -389,6 +394,9 @@ class _SyncedReplay:
         self._inner.start()
 
     async def next_closed(self):
+        if self.deadline is not None and self._monotonic() > self.deadline:
+            self.out_of_time = True
+            raise FeedExhausted("the audit's time budget is spent")
         candle = await self._inner.next_closed()
         state = self._states.get(candle.open_time)
         if state is not None:
@@ -410,9 +418,10 @@ class _SyncedReplay:
 
 
 async def replay_rows(run, agent, settings, frame: pd.DataFrame, history: int, states: dict[int, LiveState],
-                      start_wallet: Decimal) -> dict[int, StepRecord]:
+                      start_wallet: Decimal, budget_s: float | None = None) -> tuple[dict[int, StepRecord], bool]:
     """Run the backtest engine over ``frame`` (its first ``history`` rows warm up) and return its
-    rows by candle open time. Its journal goes to a temporary folder and is discarded."""
+    rows by candle open time, and whether it stopped at ``budget_s`` seconds. Its journal goes to a
+    temporary folder and is discarded."""
     from ..clock import CandleClock
     from ..engine import TradingEngine
     from ..events import EventLog
@@ -423,7 +432,8 @@ async def replay_rows(run, agent, settings, frame: pd.DataFrame, history: int, s
     records: dict[int, StepRecord] = {}
     clock = CandleClock()
     exchange = _marked_paper(run, start_wallet)
-    feed = _SyncedReplay(ClockedReplay(ReplayFeed(frame, history), clock, exchange, run.interval), exchange, states)
+    feed = _SyncedReplay(ClockedReplay(ReplayFeed(frame, history), clock, exchange, run.interval), exchange, states,
+                         budget_s)
     with tempfile.TemporaryDirectory(prefix="sactui-audit-") as folder:
         store = SessionStore(Path(folder))
         session = store.begin("backtest", None, datetime.now(timezone.utc), durable=False, resumable=False)
@@ -437,12 +447,15 @@ async def replay_rows(run, agent, settings, frame: pd.DataFrame, history: int, s
             await engine.run()
         finally:
             session.journal.close()
-    return records
+    return records, feed.out_of_time
 
 
-async def audit_session(run, agent, settings, session: SessionInfo, candle_files_: Iterable[Path] = ()) -> AuditResult:
+async def audit_session(run, agent, settings, session: SessionInfo, candle_files_: Iterable[Path] = (),
+                        budget_s: float | None = None) -> AuditResult:
     """Audit ``session`` of ``run`` (see the module). ``candle_files_``: where to look for the warm-up
-    history first (the session's own data file, ``--data``); the run's files are searched after."""
+    history first (the session's own data file, ``--data``); the run's files are searched after.
+    ``budget_s``: stop replaying after that many seconds (the end-of-session summary must not keep
+    a stopping process waiting); the rows not reached are counted as not audited."""
     rows = read_steps(session.steps_path)
     if not rows:
         raise DataError(f"session {session.session_id} has no journaled row to audit")
@@ -473,7 +486,8 @@ async def audit_session(run, agent, settings, session: SessionInfo, candle_files
     states = {int(r["candle_open_time"]): s for r, s in zip(rows, live_states(rows))}
     first_state = states[int(audited_rows[0]["candle_open_time"])]
     start_wallet = first_state.wallet if first_state.wallet > 0 else Decimal(str(run.trading["initial_balance"]))
-    records = await replay_rows(run, agent, settings, frame, len(frame) - len(audited_rows), states, start_wallet)
+    records, out_of_time = await replay_rows(run, agent, settings, frame, len(frame) - len(audited_rows), states,
+                                             start_wallet, budget_s)
     compared, missing = [], 0
     for live in audited_rows:
         model = records.get(int(live["candle_open_time"]))
@@ -487,6 +501,8 @@ async def audit_session(run, agent, settings, session: SessionInfo, candle_files
         gap = max(g for g, _ in marked)
         notes.append(f"{len(marked)} row(s) decided on an account valued at the exchange's mark price, not the "
                      f"candle close (largest gap {gap:.3%}); the replay valued them the same way")
-    if missing:
+    if missing and out_of_time:
+        notes.append(f"{missing} row(s) not replayed within the {budget_s:g} s budget: 'sactui audit' audits them all")
+    elif missing:
         notes.append(f"{missing} row(s) were not replayed: the replay's engine stopped first (its own emergency)")
     return AuditResult(session.session_id, tuple(compared), warmup, missing, tuple(notes))
