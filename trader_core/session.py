@@ -191,7 +191,8 @@ class SessionStore:
         previous: dict | None,
     ) -> SessionState:
         old_tag = previous.get("session_tag") if previous else None
-        if previous is not None and previous.get("status") == RUNNING and self._files_named(previous):
+        if (previous is not None and previous.get("status") == RUNNING and self._files_named(previous)
+                and (self.production_dir / Path(previous["steps_file"]).name).exists()):
             append_history(self.production_dir, {**previous, "status": "crashed",
                                                  "end_reason": f"did not end cleanly; a new {mode} session began"})
         tag = self._new_tag()
@@ -232,7 +233,8 @@ class SessionStore:
             "ended_at": _iso(now or datetime.now(timezone.utc)),
         }
         self._write(record)
-        append_history(self.production_dir, {**record, "resumed": state.resumed})
+        if state.journal.steps_path.exists():  # a start that journaled nothing leaves no trace beyond session.json
+            append_history(self.production_dir, {**record, "resumed": state.resumed})
 
 
 def _decimal_or_none(value: object) -> Decimal | None:
