@@ -145,7 +145,7 @@ class RiskWatch:
             self.mismatches += 1
             self._report("warning", "reconcile", f"pushed account differs from REST ({'; '.join(problems)}); "
                          f"resynced ({self.mismatches} in a row)")
-            self.book.resync(account, position, self.exchange.server_now_ms())
+            self.book.resync(account, position)
             if self.mismatches >= self.settings.streams.mismatch_limit and self._watching():
                 await self._on_breach("book_mismatch", f"the pushed account differed from REST {self.mismatches} "
                                       f"times in a row: {'; '.join(problems)}")

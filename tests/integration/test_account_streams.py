@@ -220,3 +220,24 @@ async def test_a_single_mismatch_is_resynced_and_reported_not_an_emergency(sim, 
     await h.wait_for(lambda: h.streams.book.position_qty == D("0.02"), "the resync from REST")
     assert any(e.kind == "reconcile" for e in h.events) and h.emergency_rows == []
     await h.stop()
+
+
+async def test_a_resync_is_dated_by_the_exchange_not_by_our_estimate_of_its_clock(sim, tiny_run, tmp_path):
+    """Our view of the exchange's clock runs 0.9 s ahead (a forward step of our clock, inside
+    Binance's 1 s tolerance, so no -1021 corrects it). A REST resync must not date the snapshot
+    by that estimate: then every fill's ACCOUNT_UPDATE in the next 0.9 s looked older than the
+    snapshot, was ignored, and the book kept a stale position (found by ``sactui soak``)."""
+    h = await streamed(sim, tiny_run, tmp_path, AlternatingAgent())
+    await h.step(2)
+    h.exchange.client.timestamp_offset = (h.exchange.client.timestamp_offset or 0) + 900
+    resyncs = h.streams.user.resyncs
+    await sim.faults.drop_user_streams()
+    await h.wait_for(lambda: h.streams.user.resyncs > resyncs and h.streams.live, "the stream back and resynced")
+    for _ in range(2):  # at once: inside the 0.9 s
+        candle = await sim.step()
+        await h.wait_row(candle.open_time)
+        assert h.journal_rows[-1]["order_status"] == "FILLED", h.journal_rows[-1]
+        assert h.streams.book.position_qty == sim.exchange.account.position_qty
+    assert not any("did not arrive on the user stream" in e.message for e in h.events), \
+        [e.message for e in h.events if e.kind == "books"]
+    await h.stop()

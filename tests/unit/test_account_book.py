@@ -26,8 +26,8 @@ def trade(cid, side, qty, price, fee, rp, trade_id, status="FILLED"):
 
 def synced_book():
     book = AccountBook("BTCUSDT", leverage=2)
-    book.resync(AccountState(D("10000"), D("10000"), D("10000"), D(0)),
-                PositionState("BTCUSDT", D(0), D(0), D("50000"), D(0)), exchange_ms=1_000)
+    book.resync(AccountState(D("10000"), D("10000"), D("10000"), D(0), update_time_ms=1_000),
+                PositionState("BTCUSDT", D(0), D(0), D("50000"), D(0), update_time_ms=500))
     return book
 
 

@@ -13,7 +13,7 @@ Rules this module keeps:
 
 * ``ACCOUNT_UPDATE`` carries absolute values (wallet ``wb``, position ``pa``/``ep``);
   one older than the last REST resync is ignored (a buffered message must not undo
-  a newer snapshot). It is pushed only when something changes, so unrealised PnL and
+  a newer snapshot) - "older" by the exchange's own clock: the snapshot's ``updateTime``. It is pushed only when something changes, so unrealised PnL and
   equity between updates come from the position and the latest mark.
 * Available balance is computed the exchange's way for one cross-margined position
   (equity less the position's initial margin at the mark).
@@ -87,8 +87,15 @@ class AccountBook:
         return True
 
     # ------------------------------------------------------------------ REST snapshot
-    def resync(self, account: AccountState, position: PositionState, exchange_ms: int) -> None:
-        """Take a REST snapshot as the truth from now on (after a (re)connect, or a mismatch)."""
+    def resync(self, account: AccountState, position: PositionState) -> None:
+        """Take a REST snapshot as the truth from now on (after a (re)connect, or a mismatch).
+
+        The snapshot is dated by the exchange's own ``updateTime`` of the newest change it
+        includes - not by our estimate of the exchange's clock: after a clock jump (ours or
+        the exchange's) that estimate is off by seconds until the next -1021 resync, and an
+        estimate ahead of the exchange made every fill's ACCOUNT_UPDATE look older than the
+        snapshot, so it was ignored and the position went stale (found by ``sactui soak``)."""
+        exchange_ms = max(account.update_time_ms, position.update_time_ms)
         self.wallet = account.wallet_balance
         self.position_qty = position.quantity
         self.entry_price = position.entry_price

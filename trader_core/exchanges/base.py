@@ -26,6 +26,8 @@ class AccountState:
     equity: Decimal  # margin balance: wallet + unrealised PnL
     available_balance: Decimal
     unrealized_pnl: Decimal
+    #: the exchange's time of the last change this state includes (``updateTime``; 0 when not told)
+    update_time_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class PositionState:
     unrealized_pnl: Decimal
     liquidation_price: Decimal | None = None
     leverage: int | None = None
+    #: the exchange's time of the last change of this position (``updateTime``; 0 when not told)
+    update_time_ms: int = 0
 
     @property
     def flat(self) -> bool:

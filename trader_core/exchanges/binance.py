@@ -259,11 +259,6 @@ class BinanceFutures(Exchange):
         return sorted(found.values(), key=lambda o: (o.update_ms, o.order_id or 0))
 
     # ------------------------------------------------------------------ account truth
-    def server_now_ms(self) -> int:
-        """The exchange's clock as far as this connection knows it (local time + measured offset)."""
-        offset = self.client.timestamp_offset if self.client is not None else 0
-        return int(time.time() * 1000) + int(offset or 0)
-
     async def new_listen_key(self) -> str:
         """POST listenKey: a key for the user-data stream (the same one while it is alive)."""
         return await self._safe("listen key", lambda: self._read(

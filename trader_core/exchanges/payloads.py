@@ -72,14 +72,28 @@ def _text_field(data: dict, key: str, what: str, allowed: frozenset[str] | None 
 _SIDES = frozenset({"BUY", "SELL"})
 
 
+def _update_time(data: dict) -> int:
+    """``updateTime`` when it is a plain integer, else 0 (unknown: nothing is judged older than it)."""
+    value = data.get("updateTime")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 def parse_account(payload: Any) -> AccountState:
+    """The account's totals; ``update_time_ms`` is the latest ``updateTime`` the exchange gives for the
+    account, its assets and its positions - the exchange's own time of the newest change included."""
     what = "account"
     data = _object(payload, what)
+    times = [_update_time(data)]
+    for key in ("assets", "positions"):
+        rows = data.get(key)
+        if isinstance(rows, list):
+            times += [_update_time(r) for r in rows if isinstance(r, dict)]
     return AccountState(
         wallet_balance=decimal_field(data, "totalWalletBalance", what),
         equity=decimal_field(data, "totalMarginBalance", what),
         available_balance=decimal_field(data, "availableBalance", what),
         unrealized_pnl=decimal_field(data, "totalUnrealizedProfit", what),
+        update_time_ms=max(times),
     )
 
 
@@ -98,6 +112,7 @@ def parse_position(payload: Any, symbol: str, leverage: int | None) -> PositionS
         mark_price=decimal_field(r, "markPrice", what, required=False),
         unrealized_pnl=decimal_field(r, "unRealizedProfit", what, required=False),
         liquidation_price=liquidation if liquidation > 0 else None, leverage=leverage,
+        update_time_ms=_update_time(r),
     )
 
 

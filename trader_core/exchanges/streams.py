@@ -92,7 +92,7 @@ class UserDataStream:
     async def resync(self) -> None:
         """Read the account and the position by REST and make them the book's truth."""
         account, position = await asyncio.gather(self.exchange.account(), self.exchange.position())
-        self.book.resync(account, position, self.exchange.server_now_ms())
+        self.book.resync(account, position)
         self.resyncs += 1
 
     async def _run(self) -> None:
