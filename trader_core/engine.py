@@ -521,7 +521,7 @@ class TradingEngine:
         # F. execute
         if block is None:
             client_id = candle_order_id(self.session.tag, candle.open_time)
-            status, fill, expected_fee = await self._execute(plan, client_id)
+            status, fill, expected_fee, client_id = await self._execute(plan, client_id)
             # G. state after the order (its fills and account update already awaited when streamed)
             if fill is not None:
                 try:
@@ -579,32 +579,33 @@ class TradingEngine:
         realized = self._realized + self._funding
         return AccountFigures(a.wallet_balance, a.equity, a.unrealized_pnl, realized, p.quantity, p.entry_price)
 
-    async def _execute(self, plan, client_id: str) -> tuple[str, Fill | None, Decimal | None]:
-        """Send the order; its status, the fill as the exchange booked it, and the locally expected fee."""
+    async def _execute(self, plan, client_id: str) -> tuple[str, Fill | None, Decimal | None, str]:
+        """Send the order; its status, the fill as the exchange booked it, the locally expected fee, and
+        the client id the row names ("" when nothing reached the exchange: a ban already known)."""
         try:
             result = await self.exchange.market_order(plan.quantity, plan.reduce_only, client_id)
         except OrderRejected as exc:
             self._event("warning", "rejected", str(exc))
-            return f"REJECTED:{exc.code}", None, None
+            return f"REJECTED:{exc.code}", None, None, client_id
         except TradingHeld as exc:
             self._held(exc)
-            return "SKIPPED:banned", None, None
+            return "SKIPPED:banned", None, None, client_id if exc.sent else ""
         except (OrderOutcomeUnknown, CredentialsError) as exc:
             await self._emergency("critical_error", str(exc))
-            return "UNKNOWN" if isinstance(exc, OrderOutcomeUnknown) else "ERROR:credentials", None, None
+            return "UNKNOWN" if isinstance(exc, OrderOutcomeUnknown) else "ERROR:credentials", None, None, client_id
         except ExchangeError as exc:
             await self._failure("order", exc)
-            return "ERROR", None, None
+            return "ERROR", None, None, client_id
         self.consecutive_failures = 0
         if result.status == NOT_FOUND:
             self._event("warning", "not-found", f"order {client_id}: not on the exchange after its answer was "
                         "lost; not sent again - the next candle re-plans from the real position")
-            return NOT_FOUND, None, None
+            return NOT_FOUND, None, None, client_id
         if result.executed_qty == 0:
-            return result.status, None, None
+            return result.status, None, None, client_id
         booked = await self.books.book(result, self.position.quantity + result.signed_executed_qty)
         fill = Fill(booked.quantity, booked.price, booked.fee, booked.realized_pnl, Decimal(0), Decimal(0))
-        return result.status, fill, booked.expected_fee
+        return result.status, fill, booked.expected_fee, client_id
 
     async def _read_account(self, after_order: bool = False) -> tuple[AccountState, PositionState]:
         """The pushed account when the streams are live (no REST round trip); REST otherwise,
@@ -649,7 +650,10 @@ class TradingEngine:
                     "sent until it lifts")
 
     def _unheld(self) -> None:
-        if self.held_until_ms:
+        """The account was read: the ban is over - if its time has passed. With the account streams
+        a read sends no request at all, so it proves nothing about the ban (``sactui soak`` found
+        every banned candle saying "lifted", then ERROR "held" again, for as long as the ban ran)."""
+        if self.held_until_ms and self.held_until_ms <= self.clock.now_ms():
             self.held_until_ms = 0
             self._event("info", "held", "the ban has lifted: trading again")
 

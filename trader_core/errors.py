@@ -110,11 +110,15 @@ class OrderOutcomeUnknown(ExchangeError):
 
 
 class TradingHeld(ExchangeError):
-    """The exchange banned this IP (HTTP 418) or rate limits hold trading until ``until_ms``."""
+    """The exchange banned this IP (HTTP 418) or rate limits hold trading until ``until_ms``.
 
-    def __init__(self, message: str, until_ms: int) -> None:
+    ``sent``: the request reached the exchange and was answered 418 (refused, not processed);
+    False when the ban was already known and nothing was sent."""
+
+    def __init__(self, message: str, until_ms: int, sent: bool = False) -> None:
         super().__init__(message)
         self.until_ms = until_ms
+        self.sent = sent
 
 
 class ExchangeUnavailable(ExchangeError):

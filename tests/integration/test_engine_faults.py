@@ -204,3 +204,31 @@ async def test_an_order_lost_before_processing_is_recorded_not_found_and_never_r
     await h.step(2)
     assert "FILLED" in [r["order_status"] for r in h.journal_rows[-2:]]  # the next candles re-plan and trade
     await h.stop()
+
+
+async def test_with_the_account_streams_a_ban_is_not_lifted_by_a_pushed_account_read(sim, tiny_run, tmp_path):
+    """A read of the pushed account sends no request, so it proves nothing about a ban: the session
+    stays held (one ERROR, not one per candle; no "lifted" while the ban runs) until its time passes."""
+    from support import ShiftedClock
+
+    clock = ShiftedClock()
+    h = EngineHarness(sim, tiny_run, tmp_path / "p", engine_settings(), agent=AlternatingAgent(), clock=clock,
+                      streams=True)
+    await h.start()
+    await h.step()
+    sim.faults.rate_limit(status=418, retry_after=120, count=1, path_prefix="/fapi/v1/order")
+    await h.step(4)
+    statuses = [r["order_status"] for r in h.journal_rows[1:]]
+    assert "FILLED" not in statuses and statuses.count("SKIPPED:banned") >= 2, statuses  # (the rest: on target)
+    held = [(e.level, e.message) for e in h.events if e.kind == "held"]
+    assert [level for level, _ in held] == ["error"] + ["warning"] * (len(held) - 1) and len(held) >= 2, held
+    assert h.engine.snapshot.held_until_ms > clock.now_ms()
+    assert [r.accepted for r in sim.orders_received[-1:]] == [False]  # the refused POST, nothing after it
+    banned = [r["client_order_id"] for r in h.journal_rows if r["order_status"] == "SKIPPED:banned"]
+    assert banned[0] == sim.orders_received[-1].client_order_id  # the row names the POST the ban refused ...
+    assert set(banned[1:]) == {""}  # ... and no id that never reached the exchange
+    clock.advance(121)
+    await h.step()
+    assert h.journal_rows[-1]["order_status"] == "FILLED" and h.engine.snapshot.held_until_ms == 0
+    assert [e.message for e in h.events if e.kind == "held"][-1].startswith("the ban has lifted")
+    await h.stop()

@@ -121,7 +121,8 @@ class Retrier:
             seconds = failure.retry_after_s if failure.retry_after_s is not None else 120.0
             self.banned_until_ms = self.clock.now_ms() + int(seconds * 1000)
             self.event("ban", f"{what}: IP banned (418) for {seconds:.0f} s; trading held")
-            raise TradingHeld(f"trading held: the exchange banned this IP for {seconds:.0f} s", self.banned_until_ms)
+            raise TradingHeld(f"trading held: the exchange banned this IP for {seconds:.0f} s", self.banned_until_ms,
+                              sent=True)
         if failure.kind is Kind.REJECTED:
             raise ExchangeError(f"{what} rejected: {failure.code} {failure.message}", failure.code)
         if failure.kind is Kind.CLOCK:
