@@ -49,6 +49,10 @@ test: $(STAMP) $(CLIENTS_STAMP) $(SWEEP_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/decision_latency.py
 
+# 48 h of real 1m candles through a real session under seeded faults and kill -9 (docs/SOAK.md).
+soak: $(STAMP)
+	$(BIN)/sactui soak --profile full --seed 1 --out soak-out --fresh
+
 # Re-creates entrenamientos/demo from the real 1h candles (see README, "The demo run").
 demo-run: $(STAMP)
 	$(BIN)/python -m trader_core.training.demo

@@ -14,9 +14,11 @@ from trader_core.errors import ExitCode, SactuiError
 from .commands import (
     audit, backtest, features, replay, report, runs, session, sessions, sim, status, train, unlatch, watch,
 )
+from .commands import soak, sweep, walkforward
 
 COMMANDS: dict[str, ModuleType] = {module.NAME: module for module in (
-    train, runs, features, replay, backtest, sim, unlatch, status, watch, sessions, report, audit)}
+    train, runs, features, replay, backtest, sim, unlatch, status, watch, sessions, report, audit, walkforward, sweep,
+    soak)}
 
 
 def command_list() -> str:

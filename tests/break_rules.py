@@ -174,6 +174,26 @@ RULES = (
     Rule("a reduction needs no margin", "trader_core/accounting.py",
          "    if reduces(position, quantity):\n        return True\n", "",
          (U + "test_risk.py::test_a_reduction_needs_no_margin_at_all",)),
+    Rule("a pushed-account resync is dated by the exchange's updateTime", "trader_core/exchanges/account_book.py",
+         "        exchange_ms = max(account.update_time_ms, position.update_time_ms)",
+         "        exchange_ms = int(__import__('time').time() * 1000) + 900",
+         (I + "test_account_streams.py::test_a_resync_is_dated_by_the_exchange_not_by_our_estimate_of_its_clock",)),
+    Rule("a ban lifts only when its time has passed", "trader_core/engine.py",
+         "        if self.held_until_ms and self.held_until_ms <= self.clock.now_ms():",
+         "        if self.held_until_ms:",
+         (I + "test_engine_faults.py::test_with_the_account_streams_a_ban_is_not_lifted_by_a_pushed_account_read",)),
+    Rule("a row names no client id that never reached the exchange", "trader_core/engine.py",
+         'return "SKIPPED:banned", None, None, client_id if exc.sent else ""',
+         'return "SKIPPED:banned", None, None, client_id',
+         (I + "test_engine_faults.py::test_with_the_account_streams_a_ban_is_not_lifted_by_a_pushed_account_read",)),
+    # Planted bugs the soak must catch (issue 12): its invariants fail, not just a unit test.
+    Rule("soak: an unknown order outcome is looked up, never resent", "trader_core/exchanges/binance.py",
+         "                    return await self._resolve(client_order_id, side, abs(quantity), attempt)",
+         "                    continue",
+         ("tests/e2e/test_soak.py::test_the_short_soak_passes_every_invariant",)),
+    Rule("soak: a restart journals the candles it missed", "trader_core/engine.py",
+         "            await self._journal_recovered(candle, order)\n", "            pass\n",
+         ("tests/e2e/test_soak.py::test_the_short_soak_passes_every_invariant",)),
 )
 
 

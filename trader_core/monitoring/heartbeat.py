@@ -41,8 +41,9 @@ def _num(value) -> float | None:
 
 def beat_from_snapshot(snap, *, status: str, pid: int, interval_s: float, session_tag: str, steps_path: str,
                        emergencies_path: str, metrics_url: str | None, now_s: float | None = None,
-                       last_step_time: str | None = None, end_reason: str = "") -> dict:
-    """The heartbeat's content: plain JSON values, nothing secret."""
+                       last_step_time: str | None = None, end_reason: str = "", tasks: int | None = None) -> dict:
+    """The heartbeat's content: plain JSON values, nothing secret. ``tasks``: the asyncio tasks alive in
+    the session's loop (a count that grows over hours is a leak; ``sactui soak`` samples it)."""
     now = time.time() if now_s is None else now_s
     account, position = snap.account, snap.position
     state = snap.state.value if hasattr(snap.state, "value") else str(snap.state)
@@ -65,6 +66,7 @@ def beat_from_snapshot(snap, *, status: str, pid: int, interval_s: float, sessio
         "halted_reason": snap.halted_reason, "feed_connected": bool(snap.connected),
         "market_age_s": _num(snap.market_age_s), "end_reason": end_reason,
         "journal": steps_path, "emergencies_journal": emergencies_path, "metrics_url": metrics_url,
+        "tasks": tasks,
     }
 
 

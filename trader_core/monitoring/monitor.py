@@ -37,6 +37,14 @@ from .targets import build_targets
 FLUSH_TIMEOUT_S = 1.5
 
 
+def _task_count() -> int | None:
+    """Tasks alive in the running event loop (None outside one: the last beat of a loop that ended)."""
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:
+        return None
+
+
 class SessionMonitor:
     def __init__(self, settings: Settings, *, mode: Mode, train_id: str, symbol: str, interval: str, folder: Path,
                  events: EventLog, environ=None) -> None:
@@ -153,7 +161,7 @@ class SessionMonitor:
             session_tag=session.tag, steps_path=str(journal.steps_path),
             emergencies_path=str(journal.emergencies_path),
             metrics_url=self.metrics.url if self.metrics is not None else None,
-            last_step_time=self._last_step_time, end_reason=end_reason,
+            last_step_time=self._last_step_time, end_reason=end_reason, tasks=_task_count(),
         )
 
     def _write(self, beat: dict, final: bool = False) -> None:

@@ -260,6 +260,11 @@ class StreamHub:
         text = _dumps(payload)
         return self._publish({name: text for name in (names if names is not None else self.mark_streams)})
 
+    def kline_connections(self) -> list[_Connection]:
+        """The market connections subscribed to this symbol's klines (a trader's candle feed)."""
+        names = (self._kline_name, self._continuous_name)
+        return [c for c in self.market_connections if any(n in c.streams for n in names)]
+
     def mark_subscribers(self, name: str) -> bool:
         return any(name in conn.streams for conn in self.market_connections)
 
