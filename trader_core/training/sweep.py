@@ -89,14 +89,11 @@ def select_best(trials: list[dict]) -> dict | None:
 
 def run_trial(point: dict, template: TrainingRequest, sweep_id: str, threads: int) -> dict:
     """One trial: train a run with the point's settings and return its figures."""
-    import torch
-
     from .trainer import train
 
-    torch.set_num_threads(max(1, threads))
     request = replace(
         template, learning_rate=point["learning_rate"], batch_size=point["batch_size"],
-        window_size=point["window_size"], seed=point["seed"],
+        window_size=point["window_size"], seed=point["seed"], torch_threads=max(1, threads),
         group={"kind": "sweep", "id": sweep_id, "trial": point["trial"]},
     )
     started = time.perf_counter()

@@ -76,6 +76,10 @@ class TrainingRequest:
     test_start: str | None = None
     #: Extra top-level metadata, e.g. the walk-forward or sweep group a run belongs to.
     group: dict | None = None
+    #: torch threads while training. One learns as fast as two on these small networks, gives the same
+    #: weights bit for bit, and does not collapse when another process wants a core (2 threads: 15 steps/s
+    #: instead of 150 on a busy 2-core machine; docs/BENCHMARKS.md section 6).
+    torch_threads: int = 1
 
     def validate(self) -> None:
         finite = all(math.isfinite(v) for v in (
@@ -119,8 +123,11 @@ def _library_versions() -> dict[str, str]:
 def train(request: TrainingRequest, say: Callable[[str], None] = print) -> TrainingRun:
     """Train, evaluate on the held-out split, write the run and load it back."""
     request.validate()
+    import torch
     from sklearn.preprocessing import StandardScaler
     from stable_baselines3 import SAC
+
+    torch.set_num_threads(max(1, request.torch_threads))
 
     start_ms = parse_date_ms(request.start) if request.start else None
     end_ms = parse_date_ms(request.end) if request.end else None

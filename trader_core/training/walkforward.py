@@ -100,7 +100,7 @@ class WalkForwardRequest:
     test_span: str
     step: str | None = None  # default: the test span
     max_folds: int | None = None
-    jobs: int = 1  # folds trained side by side (one torch thread each)
+    jobs: int = 1  # folds trained side by side, in fresh processes (the trainer uses one torch thread)
     walkforward_id: str | None = None
     settings: Settings | None = None  # the backtest engine's (risk guard); default Settings()
 
@@ -112,7 +112,6 @@ class FoldJob:
     walkforward_id: str
     folds: int
     settings: Settings | None
-    threads: int | None
 
 
 def run_walkforward(request: WalkForwardRequest, say: Callable[[str], None] = print) -> dict:
@@ -164,8 +163,7 @@ def run_walkforward(request: WalkForwardRequest, say: Callable[[str], None] = pr
     say(f"walk-forward {wf_id}: {len(folds)} folds, train {request.train_span} / test {request.test_span} / "
         f"step {request.step or request.test_span}, {template.timesteps} timesteps each"
         + (f", {request.jobs} at a time" if request.jobs > 1 else ""))
-    threads = 1 if request.jobs > 1 else None
-    jobs = [FoldJob(base, fold, wf_id, len(folds), request.settings, threads) for fold in folds]
+    jobs = [FoldJob(base, fold, wf_id, len(folds), request.settings) for fold in folds]
     outcomes: dict[int, dict] = {}
     for outcome in _run_jobs(jobs, request.jobs):
         outcomes[outcome["fold"]] = outcome
@@ -195,10 +193,6 @@ def _run_jobs(jobs: list[FoldJob], parallel: int):
 
 def run_fold(job: FoldJob) -> dict:
     """Train the fold's run, then test it on the fold's test span (engine for the agent)."""
-    if job.threads:
-        import torch
-
-        torch.set_num_threads(job.threads)
     from .span_backtest import SpanRows, agent_in_env, backtest_agent, benchmarks
     from .trainer import train
 
