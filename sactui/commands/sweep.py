@@ -39,7 +39,8 @@ def parser() -> Parser:
                     "figures are shown, never used). Needs the optional extra: pip install -e '.[sweep]'.",
     )
     p.add_argument("--data", required=True, help="candle CSV (6 columns, or Binance's 12-column kline dump)")
-    p.add_argument("--funding", help="funding CSV (funding_time_ms,funding_rate) to charge funding")
+    p.add_argument("--funding",
+                   help="funding CSV (funding_time_ms,funding_rate) to charge funding (default: none charged)")
     p.add_argument("--lr", type=_list_of(positive_float), default=(3e-4,),
                    help="learning rates, comma-separated (default: 3e-4)")
     p.add_argument("--batch-size", type=_list_of(positive_int), default=(256,),
@@ -63,7 +64,8 @@ def parser() -> Parser:
     p.add_argument("--cpus-per-trial", type=positive_float, default=1.0, help="(default: %(default)s)")
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="(default: %(default)s)")
     p.add_argument("--max-concurrent", type=positive_int, help="trials at once (default: as resources allow)")
-    p.add_argument("--sweep-id", help="name the sweep yourself instead of the naming convention")
+    p.add_argument("--sweep-id", help="name the sweep yourself (default: the naming convention "
+                   "sweep_{SYMBOL}_{start}_{end}_{created})")
     add_common(p)
     return p
 

@@ -18,14 +18,16 @@ def parser() -> Parser:
                     "through the engine, net of fees and funding, against buy-and-hold and flat.",
     )
     p.add_argument("--data", required=True, help="candle CSV (6 columns, or Binance's 12-column kline dump)")
-    p.add_argument("--funding", help="funding CSV (funding_time_ms,funding_rate) charged in training and tests")
+    p.add_argument("--funding", help="funding CSV (funding_time_ms,funding_rate) charged in training and tests "
+                   "(default: none charged)")
     p.add_argument("--train-span", required=True, help="length of each training span, e.g. 180d, 12w, 720h "
                    "(the indicator warm-up and validation slice are inside it)")
     p.add_argument("--test-span", required=True, help="length of each out-of-sample test span, e.g. 30d")
     p.add_argument("--step", help="how far each fold slides (default: the test span; never less)")
     p.add_argument("--start", help="first candle to use, YYYY-MM-DD (UTC; default: the file's first)")
     p.add_argument("--end", help="stop before this date, YYYY-MM-DD (UTC; default: the file's end)")
-    p.add_argument("--max-folds", type=positive_int, help="stop after this many folds")
+    p.add_argument("--max-folds", type=positive_int,
+                   help="stop after this many folds (default: as many as the data holds)")
     p.add_argument("--symbol", default="BTCUSDT", help="(default: %(default)s)")
     p.add_argument("--timesteps", type=positive_int, default=20_000, help="SAC steps per fold (default: %(default)s)")
     p.add_argument("--lr", type=positive_float, default=3e-4, help="learning rate (default: %(default)s)")
@@ -42,7 +44,8 @@ def parser() -> Parser:
                    help="steps between validation evaluations (default: %(default)s)")
     p.add_argument("--jobs", type=positive_int, default=1,
                    help="folds trained side by side, one CPU thread each (default: %(default)s)")
-    p.add_argument("--walkforward-id", help="name the walk-forward yourself instead of the naming convention")
+    p.add_argument("--walkforward-id", help="name the walk-forward yourself (default: the naming convention "
+                   "walkforward_{SYMBOL}_{start}_{end}_lr.._bs.._ws.._{created})")
     p.add_argument("--no-chart", action="store_true",
                    help="no equity chart in the terminal (the HTML page walkforward.html is always written)")
     add_common(p)
