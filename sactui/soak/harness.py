@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from trader_core.candles import load_candles
+from trader_core.errors import DataError
 from trader_core.runs import TrainingRun
 from trader_core.simulator import LoopbackExchange
 from trader_core.time_utils import interval_ms
@@ -80,7 +81,7 @@ class Soak:
     def trader(self) -> TraderProcess | None:
         return self.processes[-1] if self.processes else None
 
-    def _prepare(self) -> TrainingRun:
+    async def _prepare(self) -> TrainingRun:
         """A real SAC run, trained (seeded) on candles before the span, that wants to trade (no deadband)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
@@ -91,8 +92,7 @@ class Soak:
                     "--end", o.train_end, "--timesteps", "300", "--batch-size", "64", "--window", "8",
                     "--seed", str(o.seed), "--deadband", "0", "--train-id", o.train_id, "--no-progress",
                     "--runs-dir", str(self.runs_dir)]
-            with open(self.log_dir / "train.log", "wb") as log:
-                code = subprocess.run(args, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+            code = await asyncio.to_thread(self._run_logged, args, self.log_dir / "train.log")
             if code != 0:
                 raise SoakAborted(f"training the soak's run failed (exit {code}): see {self.log_dir / 'train.log'}")
         self.config.write_text("\n".join([
@@ -103,6 +103,12 @@ class Soak:
             "[watch]", "heartbeat_seconds = 0.1", "stale_seconds = 5",  # fresh beats: the task count (trader.sample)
         ]) + "\n")
         return TrainingRun.load(o.train_id, self.runs_dir, trust_pickle=False)
+
+    @staticmethod
+    def _run_logged(args: list[str], log_path: Path) -> int:
+        with open(log_path, "ab") as log:
+            return subprocess.run(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  check=False).returncode
 
     def _env(self) -> dict[str, str]:
         """The trader's environment: the soak's own testnet credentials, no other Binance secret."""
@@ -115,7 +121,7 @@ class Soak:
         started = time.monotonic()
         o = self.o
         aborted = ""
-        run = self._prepare()
+        run = await self._prepare()
         if run.interval != "1m":
             raise SoakAborted(f"the soak replays 1m candles; run {o.train_id} is {run.interval}")
         frame = load_candles(o.data)
@@ -123,7 +129,8 @@ class Soak:
         first = int(_ms(o.span_start))
         matches = [i for i, t in enumerate(times) if int(t) >= first]
         if not matches or matches[0] + o.profile.steps + 2 > len(times):
-            raise SoakAborted(f"{o.data} has no {o.profile.steps} candles from {o.span_start}: pass a longer file")
+            raise DataError(f"{o.data} has no {o.profile.steps} 1m candles from {o.span_start} (and the one after): "
+                            "pass --data with a longer file")
         start = matches[0]
         self.step_ms = interval_ms(run.interval)
         self.span_times = [int(times[start + k]) for k in range(o.profile.steps)]
@@ -149,6 +156,9 @@ class Soak:
                     self.trader.kill()
                     await self._exit_of(self.trader, 10, "harness cleanup")
                 sim.faults.release_holds()
+                for timer in self._reconnect_timers:
+                    timer.cancel()
+                await asyncio.gather(*self._reconnect_timers, return_exceptions=True)
             return self._result(sim, aborted, time.monotonic() - started)
 
     def _result(self, sim: LoopbackExchange, aborted: str, wall_s: float) -> SoakResult:
@@ -441,9 +451,7 @@ class Soak:
     def _unlatch(self) -> int:
         args = [sys.executable, "-m", "sactui", "unlatch", "--train-id", self.o.train_id, "--yes", self.o.train_id,
                 "--runs-dir", str(self.runs_dir)]
-        with open(self.log_dir / "unlatch.log", "ab") as log:
-            return subprocess.run(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  check=False).returncode
+        return self._run_logged(args, self.log_dir / "unlatch.log")
 
     def _session_file(self) -> dict:
         try:
