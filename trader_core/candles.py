@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .frozen import quick_init
 from .time_utils import interval_from_ms, iso_ms
 
 OHLCV = ("open", "high", "low", "close", "volume")
@@ -37,6 +38,7 @@ _KLINE_DUMP = (
 )
 
 
+@quick_init
 @dataclass(frozen=True)
 class Candle:
     """One closed candle (floats: features are float64; prices go Decimal at the exchange edge)."""

@@ -16,10 +16,12 @@ import numpy as np
 
 from .candles import Candle
 from .features import FeatureRow
+from .frozen import quick_init
 from .observation import ObservationWindow, PortfolioState
 from .runs import TrainingRun
 
 
+@quick_init
 @dataclass(frozen=True)
 class Decision:
     candle: Candle

@@ -29,6 +29,7 @@ import pandas as pd
 import ta
 
 from .errors import DataError, RunError
+from .frozen import quick_init
 from .streaming import Ewm, RollingMean, RollingVariance
 
 #: Seed influence below which an exponential average counts as settled.
@@ -151,13 +152,15 @@ class _LaggedChange(Indicator):
 class _LaggedChangeStream(IndicatorStream):
     def __init__(self, spec: _LaggedChange) -> None:
         self._value = spec._value
-        self._past: deque[float] = deque(maxlen=spec.period + 1)
+        self._size = spec.period + 1
+        self._past: deque[float] = deque(maxlen=self._size)
 
     def update(self, o, h, l, c, v):
-        self._past.append(self._value(o, h, l, c, v))
-        if len(self._past) < self._past.maxlen:
+        past = self._past
+        past.append(self._value(o, h, l, c, v))
+        if len(past) < self._size:
             return (math.nan,)
-        return (self._past[-1] - self._past[0],)
+        return (past[-1] - past[0],)
 
 
 @dataclass(frozen=True)
@@ -374,7 +377,8 @@ class MACD(Indicator):
         return _MACDStream(self)
 
     def model(self, raw, close):
-        return tuple(r / close for r in raw)
+        line, signal, hist = raw
+        return (line / close, signal / close, hist / close)
 
 
 class _MACDStream(IndicatorStream):
@@ -568,6 +572,7 @@ class FeatureSet:
         return IncrementalFeatures(self)
 
 
+@quick_init
 @dataclass(frozen=True)
 class FeatureRow:
     """The features of one closed candle, from the incremental path."""
@@ -582,8 +587,15 @@ class IncrementalFeatures:
     def __init__(self, feature_set: FeatureSet) -> None:
         self.feature_set = feature_set
         self._streams = [ind.stream() for ind in feature_set.indicators]
+        self._updates = tuple(stream.update for stream in self._streams)
         self._warmup = feature_set.warmup
-        self._transforms = [(len(ind.raw_columns), ind.model) for ind in feature_set.indicators]
+        # (first raw column, past the last one, transform) per indicator, worked out once.
+        self._transforms = []
+        col = 0
+        for ind in feature_set.indicators:
+            width = len(ind.raw_columns)
+            self._transforms.append((col, col + width, ind.model))
+            col += width
         self.count = 0
 
     @property
@@ -601,16 +613,14 @@ class IncrementalFeatures:
                 "refusing to compute features from it"
             )
         raw: list[float] = []
-        for stream in self._streams:
-            raw.extend(stream.update(o, h, l, c, v))
+        for update in self._updates:
+            raw += update(o, h, l, c, v)
         self.count += 1
-        if not self.warm:
+        if self.count < self._warmup:
             return None
         # The same model transforms as the batch path, evaluated on one row of floats
         # (identical IEEE arithmetic, without numpy's per-call overhead on 1-element arrays).
         model: list[float] = []
-        col = 0
-        for width, transform in self._transforms:
-            model.extend(transform(raw[col : col + width], c))
-            col += width
+        for start, stop, transform in self._transforms:
+            model += transform(raw[start:stop], c)
         return FeatureRow(tuple(raw), np.array(model, dtype=np.float64))

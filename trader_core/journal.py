@@ -109,6 +109,18 @@ def _fast_cell(value: object) -> str:
     return formatter(value) if formatter is not None else _cell(value)
 
 
+#: Cell types ``csv.writer`` already writes as ``_cell`` would: an exact float by repr (csv's own
+#: conversion for floats), an int by str, a str as it is unless it holds a line break. Not bool
+#: ("True"), Decimal (may be scientific), None or numpy scalars: those rows go through ``_cell``.
+_PLAIN_CELL_TYPES = frozenset({float, int, str})
+
+
+class _LineBuffer(list):
+    """Where the csv writer puts a row's line, so it can be checked before it reaches the file."""
+
+    write = list.append
+
+
 def _cut_partial_line(path: Path) -> int:
     """Truncate ``path`` after its last newline; the number of bytes cut (0 if none)."""
     size = path.stat().st_size
@@ -150,19 +162,38 @@ class _CsvAppender:
         self._fh = None
         self._closed = False
         self._values = operator.attrgetter(*self.columns)  # one C call for all cells of a row
+        self._lines = _LineBuffer()
+        self._writer = csv.writer(self._lines, lineterminator="\n")
 
     def _open(self) -> None:
         try:
             self._fh = open(self.path, "a", encoding="utf-8", newline="")
         except OSError as exc:
             raise JournalError(f"cannot open the journal file {self.path}: {exc.strerror or exc}") from None
-        self._writer = csv.writer(self._fh, lineterminator="\n")
         if self._fh.tell() == 0:
-            self._write(self.columns)
+            self._write(self._line(self.columns))
 
-    def _write(self, cells: Sequence[str]) -> None:
+    def _line(self, cells: Sequence[object]) -> str:
+        """The CSV line of these cells, terminator included."""
+        self._writer.writerow(cells)
+        return self._lines.pop()
+
+    def _row_line(self, record: object) -> str:
+        """The record's line: its values handed to csv as they are when they are all plain (every
+        step row: no Python call per cell, which was most of a backtest's journal time), else each
+        cell through ``_cell``.
+        A line break inside a text cell would make csv quote it over two lines: such a row is
+        redone through ``_cell``, which keeps it on one."""
+        values = self._values(record)
+        if _PLAIN_CELL_TYPES.issuperset(map(type, values)):
+            line = self._line(values)
+            if line.count("\n") == 1 and "\r" not in line:
+                return line
+        return self._line([_fast_cell(value) for value in values])
+
+    def _write(self, line: str) -> None:
         try:
-            self._writer.writerow(cells)
+            self._fh.write(line)
             if self.durable:  # a backtest's journal is written through the buffer, flushed at close
                 self._fh.flush()
                 os.fsync(self._fh.fileno())
@@ -178,7 +209,7 @@ class _CsvAppender:
             raise JournalError(f"journal file {self.path.name} is closed; cannot record another row")
         if self._fh is None:
             self._open()
-        self._write([_fast_cell(value) for value in self._values(record)])
+        self._write(self._row_line(record))
 
     def close(self) -> None:
         self._closed = True

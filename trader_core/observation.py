@@ -16,11 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .accounting import drawdown as drawdown_from_peak
+from .frozen import quick_init
 
 PORTFOLIO_FIELDS = ("exposure", "unrealized_pnl_fraction", "drawdown")
 DEFAULT_CLIP = 10.0
 
 
+@quick_init
 @dataclass(frozen=True)
 class PortfolioState:
     """The account as the model sees it, scale-free.
@@ -46,8 +48,12 @@ class PortfolioState:
             drawdown=drawdown_from_peak(equity, peak_equity),
         )
 
+    def as_tuple(self) -> tuple[float, float, float]:
+        """The values in ``PORTFOLIO_FIELDS`` order."""
+        return self.exposure, self.unrealized_pnl_fraction, self.drawdown
+
     def as_array(self) -> np.ndarray:
-        return np.array([self.exposure, self.unrealized_pnl_fraction, self.drawdown], dtype=np.float64)
+        return np.array(self.as_tuple(), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -125,8 +131,16 @@ class ObservationLayout:
 
 
 def build_observation(scaled_window: np.ndarray, portfolio: PortfolioState) -> np.ndarray:
-    """Flatten a (window, features) block of scaled rows and append the portfolio state."""
-    return np.concatenate((scaled_window.ravel(), portfolio.as_array())).astype(np.float32)
+    """Flatten a (window, features) block of scaled rows and append the portfolio state.
+
+    Written into one float32 array (each value rounded to float32 exactly as ``astype``
+    does): the same bytes as concatenating and converting, with two numpy calls instead
+    of four - this runs once per candle in a backtest and once per step in training."""
+    cells = scaled_window.size
+    observation = np.empty(cells + len(PORTFOLIO_FIELDS), dtype=np.float32)
+    observation[:cells] = scaled_window.reshape(cells)
+    observation[cells:] = portfolio.as_tuple()
+    return observation
 
 
 class ObservationWindow:

@@ -21,8 +21,10 @@ import numpy as np
 from .accounting import price_to_decimal, reduces
 from .actor import NumpyActor
 from .exchanges.filters import SymbolFilters
+from .frozen import quick_init
 
 
+@quick_init
 @dataclass(frozen=True)
 class OrderPlan:
     """What one action asks of the exchange; ``quantity == 0`` means no order."""

@@ -12,10 +12,12 @@ from decimal import Decimal
 
 from .accounting import Fill, FuturesAccount, drawdown
 from .candles import Candle
+from .frozen import quick_init
 from .states import EngineState
 from .time_utils import iso_ms
 
 
+@quick_init
 @dataclass(frozen=True)
 class StepRecord:
     time: str  # ISO UTC: when the decision was made (candle close in training/backtest)
@@ -76,6 +78,7 @@ OFFLINE_MODES = frozenset({"backtest", "replay", "train"})
 JOURNAL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))
 
 
+@quick_init
 @dataclass(frozen=True)
 class AccountFigures:
     """The account after a step, whichever side keeps it (exchange or in-process account)."""

@@ -58,85 +58,77 @@ class Ewm:
         return self.value
 
 
-class _Window:
-    """A fixed-length window of the most recent values, with a resync countdown."""
-
-    __slots__ = ("size", "values", "_until_resync")
-
-    def __init__(self, size: int) -> None:
-        if size < 1:
-            raise ValueError(f"window must be >= 1, got {size}")
-        self.size = size
-        self.values: deque[float] = deque(maxlen=size)
-        self._until_resync = size
-
-    @property
-    def full(self) -> bool:
-        return len(self.values) == self.size
-
-    def due_for_resync(self) -> bool:
-        self._until_resync -= 1
-        if self._until_resync <= 0:
-            self._until_resync = self.size
-            return True
-        return False
-
-
 class RollingMean:
-    """Mean of the last ``window`` values; ``None`` until the window is full."""
+    """Mean of the last ``window`` values; ``None`` until the window is full.
 
-    __slots__ = ("_w", "_sum")
+    The window's bookkeeping (is it full, is a resync due) is inline rather than a helper
+    object's methods: those calls cost as much as the arithmetic, once per candle."""
+
+    __slots__ = ("size", "_values", "_sum", "_until_resync")
 
     def __init__(self, window: int) -> None:
-        self._w = _Window(window)
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        self.size = window
+        self._values: deque[float] = deque(maxlen=window)
         self._sum = 0.0
+        self._until_resync = window
 
     def update(self, x: float) -> float | None:
-        w = self._w
-        dropped = w.values[0] if w.full else 0.0
-        w.values.append(x)
-        if w.due_for_resync():
-            self._sum = math.fsum(w.values)
+        values, size = self._values, self.size
+        dropped = values[0] if len(values) == size else 0.0
+        values.append(x)
+        self._until_resync -= 1
+        if self._until_resync <= 0:  # once per window: re-derive the sum exactly
+            self._until_resync = size
+            self._sum = math.fsum(values)
         else:
             self._sum += x - dropped
-        return self._sum / w.size if w.full else None
+        return self._sum / size if len(values) == size else None
 
 
 class RollingVariance:
     """Population (ddof=0) mean and variance of the last ``window`` values.
 
     ``update`` returns ``(mean, variance)`` once the window is full, else ``None``.
+    The window's bookkeeping is inline, as in ``RollingMean``.
     """
 
-    __slots__ = ("_w", "_mean", "_m2")
+    __slots__ = ("size", "_values", "_mean", "_m2", "_until_resync")
 
     def __init__(self, window: int) -> None:
-        self._w = _Window(window)
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        self.size = window
+        self._values: deque[float] = deque(maxlen=window)
         self._mean = 0.0
         self._m2 = 0.0
+        self._until_resync = window
 
     def update(self, x: float) -> tuple[float, float] | None:
-        w = self._w
-        if w.full:
-            old = w.values[0]
-            w.values.append(x)
+        values, size = self._values, self.size
+        if len(values) == size:
+            old = values[0]
+            values.append(x)
             old_mean = self._mean
-            self._mean = old_mean + (x - old) / w.size
+            self._mean = old_mean + (x - old) / size
             self._m2 += (x - old) * (x - self._mean + old - old_mean)
         else:
-            w.values.append(x)
-            n = len(w.values)
+            values.append(x)
+            n = len(values)
             delta = x - self._mean
             self._mean += delta / n
             self._m2 += delta * (x - self._mean)
-        if w.due_for_resync():
+        self._until_resync -= 1
+        if self._until_resync <= 0:  # once per window: re-derive both sums exactly
+            self._until_resync = size
             self._resync()
-        if not w.full:
+        if len(values) < size:
             return None
-        return self._mean, max(self._m2, 0.0) / w.size
+        return self._mean, max(self._m2, 0.0) / size
 
     def _resync(self) -> None:
-        values = self._w.values
+        values = self._values
         mean = math.fsum(values) / len(values)
         self._mean = mean
         self._m2 = math.fsum((v - mean) * (v - mean) for v in values)

@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ..frozen import quick_init
 from .filters import SymbolFilters
 
 ZERO = Decimal(0)
 _CLIENT_ID_OK = re.compile(r"^[A-Za-z0-9._-]{1,36}$")
 
 
+@quick_init
 @dataclass(frozen=True)
 class AccountState:
     wallet_balance: Decimal
@@ -30,6 +32,7 @@ class AccountState:
     update_time_ms: int = 0
 
 
+@quick_init
 @dataclass(frozen=True)
 class PositionState:
     symbol: str
