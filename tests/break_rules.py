@@ -210,6 +210,9 @@ RULES = (
     Rule("soak: a restart journals the candles it missed", "trader_core/engine.py",
          "            await self._journal_recovered(candle, order)\n", "            pass\n",
          ("tests/e2e/test_soak.py::test_the_short_soak_passes_every_invariant",)),
+    Rule("backtest decides like the training env (parity after speed-ups)", "trader_core/engine.py",
+         "        mark = price_to_decimal(candle.close)\n", "        mark = price_to_decimal(candle.open)\n",
+         (I + "test_env_backtest_parity.py::test_env_and_backtest_engine_agree_order_for_order_over_the_5m_file",)),
 )
 
 

@@ -95,8 +95,13 @@ async def run_session(
     on_event: Callable[[EngineEvent], None] | None = None,
     on_step: Callable[[StepRecord], None] | None = None,
     on_engine: Callable[[TradingEngine], None] | None = None,
+    agent=None,
 ) -> SessionOutcome:
     """Build the mode's parts, run the engine to its end, and return what happened.
+
+    ``agent`` (anything with ``act(observation) -> float``) replaces the run's model: the
+    parity checks drive a backtest with a policy that wants to trade. The command line never
+    passes one.
 
     Order matters: nothing touches the session folder before its lock is held (a
     second process on the same run is refused without changing a byte), nothing
@@ -121,17 +126,17 @@ async def run_session(
     lock = SessionLock.acquire(folder, f"a {mode} session of {run.train_id}")
     try:
         return await _run_locked(options, mode, run, folder, frame, credentials, settings, on_event, on_step,
-                                 on_engine)
+                                 on_engine, agent)
     finally:
         lock.release()
 
 
 async def _run_locked(options, mode, run, folder, frame, credentials, settings, on_event, on_step,
-                      on_engine) -> SessionOutcome:
+                      on_engine, agent=None) -> SessionOutcome:
     if mode.latches:
         check_not_latched(folder, run.train_id)  # again under the lock: a latch written meanwhile counts
     ensure_writable(folder)
-    agent = run.load_agent()
+    agent = agent if agent is not None else run.load_agent()
     metrics = RunningMetrics()
     outcome_box: dict = {}
 
