@@ -99,8 +99,8 @@ RULES = (
          "    candles = []",
          (I + "test_crash_restart.py::test_kill_9_after_a_row_then_restart_keeps_the_journal_and_never_acts_twice",)),
     Rule("testnet/live journals are fsynced per row", "trader_core/launcher.py",
-         "    return SessionParts(exchange, feed, clock, market_clock, durable=True)",
-         "    return SessionParts(exchange, feed, clock, market_clock, durable=False)",
+         "    return SessionParts(exchange, feed, clock, market_clock, durable=True, streams=streams)",
+         "    return SessionParts(exchange, feed, clock, market_clock, durable=False, streams=streams)",
          (I + "test_engine_faults.py::test_feed_events_reach_the_operator_through_the_launcher",)),
     Rule("the latch is written before the first close order", "trader_core/engine.py",
          "        if trigger == \"max_drawdown\":\n"
