@@ -312,3 +312,27 @@ def test_unknown_start_equity_is_taken_from_the_first_row():
     stats.update(step(0, equity=5000.0))
     stats.update(step(1, equity=5100.0))
     assert stats.start_equity == 5000.0 and stats.pnl == pytest.approx(100.0)
+
+
+# -- the check before trading (issue 8, defect 4): a journal that cannot be written means no session
+
+def test_a_writable_folder_passes_the_check_and_keeps_no_probe(tmp_path):
+    folder = tmp_path / "produccion"
+    journal_mod.ensure_writable(folder)
+    assert folder.is_dir() and list(folder.iterdir()) == []
+
+
+def test_a_folder_that_cannot_be_created_is_refused_in_one_line(tmp_path):
+    blocker = tmp_path / "entrenamientos"
+    blocker.write_text("a file where the run's folder should be\n")  # refused even to root, unlike chmod
+    with pytest.raises(JournalError, match="is not writable .*nothing was sent") as caught:
+        journal_mod.ensure_writable(blocker / "demo" / "produccion")
+    assert "\n" not in str(caught.value)
+    assert blocker.read_text() == "a file where the run's folder should be\n"
+
+
+def test_a_disk_with_less_free_space_than_the_minimum_is_refused(tmp_path):
+    free = __import__("shutil").disk_usage(tmp_path).free
+    with pytest.raises(JournalError, match="KiB free; free some space before trading - nothing was sent"):
+        journal_mod.ensure_writable(tmp_path, min_free_bytes=free + 1024 ** 3)
+    journal_mod.ensure_writable(tmp_path, min_free_bytes=1)  # and the same disk passes a minimum it meets
