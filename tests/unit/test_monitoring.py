@@ -285,3 +285,41 @@ def test_today_pnl_counts_from_the_last_row_before_today():
     assert today_pnl(rows, now) == pytest.approx(1.5)
     assert today_pnl(rows[1:], now) == pytest.approx(-1.5)
     assert today_pnl(rows[:1], now) == 0.0 and today_pnl([], now) is None
+
+
+# ---------------------------------------------------------------------- the watchdog's alerts
+def test_the_watchdog_alerts_halted_latched_and_not_flat_once_each_and_says_when_it_runs_again(tmp_path):
+    from datetime import datetime, timezone
+
+    from trader_core.latch import write_latch
+    from trader_core.monitoring.watchdog import Watchdog
+
+    now = 2_000_000_000.0
+    folder = tmp_path / "produccion"
+    sent: list[Alert] = []
+    said: list[str] = []
+    dog = Watchdog([("r", folder)], stale_s=30, submit=sent.append, say=said.append, now_s=lambda: now)
+    beat(folder, age=1)
+    dog.poll()
+    assert sent == [] and "running (process" in said[-1]
+    # the emergency protocol is still closing: NOT FLAT, once however many polls see it
+    beat(folder, age=1, state="HALTED", not_flat=True)
+    dog.poll()
+    dog.poll()
+    assert [(a.level, a.title) for a in sent] == [("emergency", "sactui watch: NOT FLAT")]
+    assert "closing a position that is not flat" in sent[0].body
+    # it ended HALTED, and the drawdown latch is in force
+    write_latch(folder, "max_drawdown: drawdown 15.10% reached the limit 15.00%", 8490, 10000,
+                datetime(2026, 11, 30, tzinfo=timezone.utc))
+    beat(folder, status="halted", pid=2**22 + 12345, age=100)
+    dog.poll()
+    dog.poll()
+    assert [(a.level, a.title) for a in sent[1:]] == [("error", "sactui watch: HALTED"),
+                                                      ("emergency", "sactui watch: LATCHED")]
+    assert "max_drawdown" in sent[2].body and "run: live r (produccion/)" in sent[2].body
+    # unlatched and started again: said at info level, and nothing bad is repeated
+    (folder / "HALTED").unlink()
+    beat(folder, age=1)
+    dog.poll()
+    assert [(a.level, a.title) for a in sent[3:]] == [("info", "sactui watch: running again")]
+    assert Watchdog.exit_code(dog.poll()) == StatusCode.OK
