@@ -27,6 +27,7 @@ from .client_ids import parse_client_id, session_prefix
 from .emergency import recovered_emergency_record
 from .exchanges.base import AccountState, Exchange, OrderResult, PositionState
 from .journal import EmergencyRecord, read_emergencies, read_steps
+from .states import EngineState
 
 ZERO = Decimal(0)
 #: How far before the last journaled candle the exchange's order list is read.
@@ -141,7 +142,7 @@ async def read_recovery(
         seq = max(seq, number)
         records.append((recovered_emergency_record(
             seq=number, trigger=trigger, orders=found, position=position, account=account, peak=peak,
-            state_after="STARTING", mode=mode, fee_rate=fee_rate, now_ms=now_ms,
+            state_after=EngineState.STARTING.value, mode=mode, fee_rate=fee_rate, now_ms=now_ms,
         ), found))
     recovered = len(plan.recovered)
     origin = f"the journal of session {tag}" + (f" with {recovered} recovered order(s)" if recovered else "")

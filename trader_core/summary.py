@@ -16,6 +16,7 @@ from typing import Iterable
 from .engine import EngineSnapshot
 from .journal import stats_lines
 from .launcher import SessionOutcome
+from .modes import Mode
 from .states import EngineState
 
 #: The end-of-session audit replays for at most this long (a stopping console or service must not
@@ -58,7 +59,7 @@ async def review_lines(outcome: SessionOutcome, candle_files: Iterable[Path] = (
         lines.append(build_report(run, info).summary_line())
     except Exception as exc:  # noqa: BLE001
         lines.append(f"figures: not computed ({type(exc).__name__}: {exc})")
-    if engine.mode == "backtest":
+    if engine.mode == Mode.BACKTEST:
         return lines  # the backtest is the audit's reference: nothing to compare it with
     try:
         from .review.audit import audit_session

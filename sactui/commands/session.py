@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from trader_core.errors import ExitCode
+from trader_core.modes import Mode
 
 from ..arguments import (
     Parser,
@@ -90,7 +91,7 @@ def run_console(options, operator_settings, training_run) -> int:
 
     identity = SessionIdentity(options.mode, training_run.symbol, training_run.interval, training_run.train_id)
     app = SactuiApp(options, operator_settings, identity=identity,
-                    confirm_live=training_run.symbol if options.mode == "live" else None)
+                    confirm_live=training_run.symbol if options.mode == Mode.LIVE else None)
     result = app.run()
     if result is None:
         return ExitCode.OK

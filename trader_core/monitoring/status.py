@@ -38,6 +38,7 @@ from ..modes import LATCHING_FOLDERS
 from ..session import HALTED as SESSION_HALTED
 from ..session import RUNNING as SESSION_RUNNING
 from ..session import SessionStore
+from ..states import EngineState
 from . import heartbeat
 
 
@@ -186,7 +187,7 @@ def _classify(st: RunStatus, beat: dict | None, record: dict | None, folder: Pat
         else:
             st.condition = "running"
             st.running = True
-            if st.engine_state == "HALTED":
+            if st.engine_state == EngineState.HALTED:
                 st.problems.append(f"HALTED while running: {st.end_reason or 'see the emergencies journal'}")
                 codes.append(StatusCode.HALTED)
             if st.not_flat:

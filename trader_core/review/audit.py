@@ -32,6 +32,7 @@ import pandas as pd
 from ..candles import load_candles
 from ..errors import DataError, FeedExhausted, SactuiError
 from ..journal import read_emergencies, read_steps
+from ..states import EngineState
 from ..step_record import StepRecord
 from ..time_utils import interval_ms, iso_ms
 from .report import session_frame
@@ -287,7 +288,7 @@ def explain(live: dict, model: StepRecord | None, emergencies: list[dict], same_
         return "stale skip", "the candle arrived after its close plus the stale grace: the order was not sent"
     if status == "SKIPPED:backfilled":
         return "stale skip", "the candle was fetched by REST after a gap or reconnect: backfilled candles never trade"
-    if status == "SKIPPED:paused" or state == "PAUSED":
+    if status == "SKIPPED:paused" or state == EngineState.PAUSED:
         last = _emergency_before(emergencies, live["time"])
         after = " after an operator flatten (F9)" if last is not None and last.get("trigger") == "operator_flatten" else ""
         return "paused", f"the engine was paused{after}: no new orders"
@@ -297,7 +298,7 @@ def explain(live: dict, model: StepRecord | None, emergencies: list[dict], same_
         return "banned", "an IP ban held trading"
     if status in ("UNKNOWN", "NOT_FOUND") or status.startswith("ERROR"):
         return "exchange error", f"the order or the account read failed ({status})"
-    if status == "SKIPPED:emergency" or state in ("HALTED", "REDUCING"):
+    if status == "SKIPPED:emergency" or state in (EngineState.HALTED, EngineState.REDUCING):
         last = _emergency_before(emergencies, live["time"])
         trigger = last.get("trigger") if last else "the emergency protocol"
         return "emergency", f"emergency ({trigger}): no new orders"

@@ -20,6 +20,7 @@ from ..errors import ConfigError, UnknownRunError
 from ..journal import SessionStats, read_emergencies, read_steps
 from ..modes import Mode
 from ..session import HISTORY_FILE, SESSION_FILE
+from ..states import EngineState
 
 #: The folders sessions live in, and the mode each implies (``produccion/`` is testnet or live:
 #: the rows say which).
@@ -129,7 +130,7 @@ def _ending(record: dict | None, rows: list[dict], emergencies: list[dict], live
         what = [f"{down} candle(s) down"] if down else []
         what += [f"{recovered} order(s) recovered"] if recovered else []
         notes.append("crashed and resumed" + (f" ({', '.join(what)})" if what else ""))
-    halting = [e for e in emergencies if e.get("state_after") == "HALTED" and e.get("trigger") != "operator_flatten"]
+    halting = [e for e in emergencies if e.get("state_after") == EngineState.HALTED and e.get("trigger") != "operator_flatten"]
     if live is not None:  # the latest session of its folder, and the folder's status says what it is now
         status = live["condition"]
         words = {"running": "running", "stale": "running, heartbeat stale",

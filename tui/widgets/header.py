@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from trader_core.modes import Mode
 from trader_core.states import EngineState
 
 from .. import format as fmt
@@ -107,11 +108,11 @@ class SessionHeader(Static):
     def __init__(self, identity: SessionIdentity, **kwargs) -> None:
         super().__init__(**kwargs)
         self._view: HeaderView | None = None
-        self.set_class(identity.mode == "live", "-live")
+        self.set_class(identity.mode == Mode.LIVE, "-live")
 
     def show(self, view: HeaderView) -> None:
         if view == self._view:
             return
         self._view = view
-        self.set_class(view.identity.mode == "live", "-live")
+        self.set_class(view.identity.mode == Mode.LIVE, "-live")
         self.update(header_text(view))
