@@ -621,13 +621,15 @@ class TradingEngine:
             self._streamed = False
         return await self._refresh()
 
-    async def _on_breach(self, trigger: str, detail: str) -> None:
-        """The risk watch saw a breach between candle closes: the emergency protocol, now."""
+    async def _on_breach(self, trigger: str, detail: str, measured_equity: Decimal | None = None) -> None:
+        """The risk watch saw a breach between candle closes: the emergency protocol, now. A drawdown
+        is latched with the equity it was measured on (its detail's figure), not with the book read
+        after the lock: the mark may have moved while a step finished."""
         async with self._lock:
             if self.state not in (EngineState.RUNNING, EngineState.PAUSED):
                 return
             self.account, self.position = self.streams.book.account_state(), self.streams.book.position_state()
-            await self._emergency(trigger, detail)
+            await self._emergency(trigger, detail, measured_equity)
         self._interrupt.set()
 
     async def _failure(self, what: str, exc: ExchangeError) -> None:
@@ -681,17 +683,20 @@ class TradingEngine:
         self._publish()
 
     # ------------------------------------------------------------------ emergency protocol
-    async def _emergency(self, trigger: str, detail: str) -> None:
+    async def _emergency(self, trigger: str, detail: str, measured_equity: Decimal | None = None) -> None:
         """Latch (drawdown), cancel, close all, verify flat by re-reading, record, HALT."""
-        await self._run_emergency(trigger, detail, EngineState.HALTED)
+        await self._run_emergency(trigger, detail, EngineState.HALTED, measured_equity)
 
-    async def _run_emergency(self, trigger: str, detail: str, state_after: EngineState) -> EmergencyRecord:
+    async def _run_emergency(self, trigger: str, detail: str, state_after: EngineState,
+                             measured_equity: Decimal | None = None) -> EmergencyRecord:
         self._emergency_seq += 1
         seq = self._emergency_seq
         level = "warning" if trigger == "operator_flatten" else "emergency"
         self._event(level, trigger, f"EMERGENCY ({trigger}): {detail}" if level == "emergency" else detail)
         if trigger == "max_drawdown":
-            self.protocol.latch(detail, self.account.equity if self.account else Decimal(0), self.guard.peak)
+            equity = measured_equity if measured_equity is not None else (
+                self.account.equity if self.account else Decimal(0))
+            self.protocol.latch(detail, equity, self.guard.peak)
         self.state = EngineState.REDUCING
         record, outcome, pending = await self.protocol.run(
             seq, trigger, detail, position_before=self.position.quantity if self.position else Decimal(0),

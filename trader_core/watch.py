@@ -30,7 +30,9 @@ from .exchanges.streams import AccountStreams
 from .risk import DrawdownGuard
 from .settings import Settings
 
-Breach = Callable[[str, str], Awaitable[None]]
+#: ``(trigger, detail, equity)``: the equity the breach was measured on (a drawdown), so the latch
+#: records the figures its detail states - the mark may move while the engine finishes a step.
+Breach = Callable[[str, str, Decimal | None], Awaitable[None]]
 
 
 def liquidation_distance(mark: Decimal, liquidation: Decimal | None) -> float | None:
@@ -76,24 +78,24 @@ class RiskWatch:
         self._tasks = []
 
     # ------------------------------------------------------------------ the guard
-    def breach(self) -> tuple[str, str] | None:
-        """The trigger and detail of a breach in the book as it stands, or None."""
+    def breach(self) -> tuple[str, str, Decimal | None] | None:
+        """The trigger, detail and measured equity (drawdown only) of a breach in the book as it stands, or None."""
         book = self.book
         if book.margin_calls > self._margin_calls_seen:
             self._margin_calls_seen = book.margin_calls
-            return "margin_call", "the exchange sent a MARGIN_CALL"
+            return "margin_call", "the exchange sent a MARGIN_CALL", None
         if book.wallet is None or book.mark is None:
             return None
         equity = book.account_state().equity
         self.guard.observe(equity)
         if drawdown_reached(equity, self.guard.peak, self.guard.limit):
             return "max_drawdown", (f"drawdown {drawdown(equity, self.guard.peak):.2%} reached the limit "
-                                    f"{self.guard.limit:.2%} between candle closes (mark {book.mark})")
+                                    f"{self.guard.limit:.2%} between candle closes (mark {book.mark})"), equity
         buffer = self.settings.risk.liquidation_buffer
         distance = liquidation_distance(book.mark, book.liquidation_price) if book.position_qty else None
         if buffer > 0 and distance is not None and distance <= buffer:
             return "liquidation_distance", (f"mark {book.mark} is {distance:.2%} from the liquidation price "
-                                            f"{book.liquidation_price} (limit {buffer:.2%})")
+                                            f"{book.liquidation_price} (limit {buffer:.2%})"), None
         return None
 
     async def _guard(self) -> None:
@@ -148,4 +150,4 @@ class RiskWatch:
             self.book.resync(account, position)
             if self.mismatches >= self.settings.streams.mismatch_limit and self._watching():
                 await self._on_breach("book_mismatch", f"the pushed account differed from REST {self.mismatches} "
-                                      f"times in a row: {'; '.join(problems)}")
+                                      f"times in a row: {'; '.join(problems)}", None)

@@ -241,3 +241,37 @@ async def test_a_resync_is_dated_by_the_exchange_not_by_our_estimate_of_its_cloc
     assert not any("did not arrive on the user stream" in e.message for e in h.events), \
         [e.message for e in h.events if e.kind == "books"]
     await h.stop()
+
+
+async def test_a_breach_seen_while_a_step_holds_the_engine_is_latched_with_the_figures_it_was_measured_on(
+        sim, tiny_run, tmp_path):
+    """The watch measures a drawdown between closes while the engine is inside a step (its order's
+    answer held), and the mark falls further before the step ends: the latch must record the
+    drawdown its detail states, not the deeper one read after the lock (issue 13: "a drawdown is
+    rounded one way everywhere" - the two figures disagreed)."""
+    import json
+
+    from trader_core.accounting import drawdown
+
+    h = await streamed(sim, tiny_run, tmp_path, FixedAgent(1.0), adopt=True, max_drawdown=0.05)
+    await open_position(h, D("0.2"))
+    await sim.step_update()
+    await h.wait_for(lambda: h.streams.live and h.streams.book.position_qty == D("0.2"), "the live book")
+    sim.faults.hold_order_responses(1)  # the next close's order is processed, its answer held
+    await sim.step()
+    await sim.faults.wait_for_held_order()  # the engine is inside its step, holding its lock
+    checks = h.engine.watch.checks
+    first = sim.faults.price_shock(fraction="-0.1")
+    await h.wait_for(lambda: h.streams.book.mark == first and h.engine.watch.checks > checks, "the watch's check")
+    second = sim.faults.price_shock(fraction="-0.05")  # deeper, before the engine can act
+    await h.wait_for(lambda: h.streams.book.mark == second, "the second mark")
+    deeper = drawdown(h.streams.book.account_state().equity, h.engine.guard.peak)
+    sim.faults.release_holds()
+    await h.wait_for(lambda: h.emergency_rows, "the emergency row")
+    row = h.emergency_rows[0]
+    assert row["trigger"] == "max_drawdown" and "between candle closes" in row["detail"], row
+    stated = row["detail"].split("drawdown ", 1)[1].split(" reached", 1)[0]
+    latch = json.loads((tmp_path / "p" / "HALTED").read_text())
+    assert f"{deeper:.2%}" != stated  # the race really happened: the book moved on before the latch
+    assert f"{latch['drawdown']:.2%}" == stated, (latch, row["detail"])
+    await h.ended()
