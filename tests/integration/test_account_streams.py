@@ -275,3 +275,37 @@ async def test_a_breach_seen_while_a_step_holds_the_engine_is_latched_with_the_f
     assert f"{deeper:.2%}" != stated  # the race really happened: the book moved on before the latch
     assert f"{latch['drawdown']:.2%}" == stated, (latch, row["detail"])
     await h.ended()
+
+
+async def test_the_listen_key_is_kept_alive_and_the_stream_reconnects_before_the_24_hour_cut(sim, tiny_run, tmp_path):
+    """Binance drops a listenKey 60 minutes after its last keepalive and cuts every connection at
+    24 hours: our user stream PUTs the key every ``keepalive_minutes`` and reconnects (a new key, a
+    REST resync) after ``reconnect_hours`` - driven here by moving the client's clock, each check
+    woken by a real push (an account update)."""
+    clock = ShiftedClock()
+    h = await streamed(sim, tiny_run, tmp_path, FixedAgent(0.0), clock=clock, adopt=True)
+    await h.step()
+    await h.wait_for(lambda: h.streams.live, "the streams")
+
+    def calls(method):
+        return sum(1 for _, m, path in sim.rest.requests if m == method and path == "/fapi/v1/listenKey")
+
+    def said(text):
+        return any(text in event.message for event in h.log.recent)
+
+    created, kept = calls("POST"), calls("PUT")
+    assert kept == 0
+    await open_position(h, D("0.002"))  # a push before the keepalive is due: nothing to do
+    await h.wait_for(lambda: h.streams.book.position_qty == D("0.002"), "the first push")
+    assert calls("PUT") == 0
+    clock.advance(31 * 60)  # past keepalive_minutes (30)
+    await open_position(h, D("0.002"))
+    await h.wait_for(lambda: calls("PUT") == kept + 1, "the keepalive PUT")
+    assert calls("POST") == created  # the same key, kept alive
+    clock.advance(23 * 3600)  # past reconnect_hours (23) since the connection opened
+    await open_position(h, D("0.002"))
+    await h.wait_for(lambda: said("reconnecting before the 24-hour cut"), "the planned reconnect")
+    await h.wait_for(lambda: said("user-data stream reconnected and resynced from REST"), "the resync")
+    assert calls("POST") == created + 1
+    await h.wait_for(lambda: h.streams.book.position_qty == D("0.006"), "the book after the resync")
+    await h.stop()
