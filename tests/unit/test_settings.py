@@ -164,3 +164,37 @@ def test_non_finite_and_huge_values_are_refused_naming_the_key(tmp_path, text, k
 )
 def test_range_bounds_are_inclusive(tmp_path, text):
     load_settings(_toml(tmp_path, text))
+
+
+# [streams] and the liquidation guard (issue 10): a key outside its range, or not finite, is refused by
+# name - a keepalive past the key's 60 minutes or a reconnect past Binance's 24-hour cut would lose the stream.
+@pytest.mark.parametrize(
+    "text, key", [
+        ("[streams]\nkeepalive_minutes = 60\n", "keepalive_minutes"),
+        ("[streams]\nkeepalive_minutes = 0.5\n", "keepalive_minutes"),
+        ("[streams]\nreconnect_hours = 24\n", "reconnect_hours"),
+        ("[streams]\nreconnect_hours = 0\n", "reconnect_hours"),
+        ("[streams]\nmark_stale_seconds = 0.5\n", "mark_stale_seconds"),
+        ("[streams]\nmark_stale_seconds = nan\n", "mark_stale_seconds"),
+        ("[streams]\nreconcile_seconds = 0\n", "reconcile_seconds"),
+        ("[streams]\nmismatch_limit = 0\n", "mismatch_limit"),
+        ("[streams]\ntolerance = -0.01\n", "tolerance"),
+        ("[streams]\ntolerance = inf\n", "tolerance"),
+        ("[streams]\nfill_wait_seconds = 0\n", "fill_wait_seconds"),
+        ("[streams]\nfill_wait_seconds = 61\n", "fill_wait_seconds"),
+        ("[risk]\nliquidation_buffer = 0.5\n", "liquidation_buffer"),
+        ("[risk]\nliquidation_buffer = -0.01\n", "liquidation_buffer"),
+        ("[risk]\nliquidation_buffer = nan\n", "liquidation_buffer"),
+    ],
+)
+def test_stream_and_liquidation_settings_out_of_range(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=key) as info:
+        load_settings(_toml(tmp_path, text))
+    assert "\n" not in str(info.value)
+
+
+def test_stream_settings_at_their_bounds_are_accepted(tmp_path):
+    settings = load_settings(_toml(tmp_path, "[streams]\nkeepalive_minutes = 59\nreconnect_hours = 23.9\n"
+                                             "mismatch_limit = 1\ntolerance = 0\n[risk]\nliquidation_buffer = 0\n"))
+    assert settings.streams.keepalive_minutes == 59 and settings.streams.reconnect_hours == 23.9
+    assert settings.risk.liquidation_buffer == 0
