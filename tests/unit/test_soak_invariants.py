@@ -124,6 +124,14 @@ def test_a_growing_resource_is_not_flat_and_a_noisy_one_is():
     assert not inv.resources_flat([], 0.05).ok  # nothing judged is not a pass
 
 
+def test_a_descriptor_more_is_not_a_leak_but_three_are():
+    def fds(last):  # 14 descriptors over the first third, ``last`` over the last one
+        return [ResourceSample(c, 1, 400_000, 14 if c < 300 else last, 12) for c in range(60, 600, 30)]
+    assert inv.resources_flat(inv.trends(fds(15), 60, {1: 0}), 0.05).ok  # +7 %, one unit: a connection in flight
+    assert inv.resources_flat(inv.trends(fds(16), 60, {1: 0}), 0.05).ok
+    assert not inv.resources_flat(inv.trends(fds(17), 60, {1: 0}), 0.05).ok
+
+
 def test_a_secret_in_any_file_fails(tmp_path):
     (tmp_path / "a.log").write_text("all fine\n")
     assert inv.secrets_absent([tmp_path / "a.log"], ["s3cr3t"]).ok
