@@ -69,7 +69,9 @@ async def test_the_sessions_screen_lists_the_runs_real_past_sessions(tiny_run_co
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("s")
         await wait_until(lambda: isinstance(app.screen, SessionsScreen), what="the sessions screen")
-        await wait_until(lambda: f"sim-{stamps[1]}" in screen_text(app), what="the sessions listed")
+        # the summary below the table can be painted before the table's rows: wait for both sessions' rows
+        await wait_until(lambda: f"sim-{stamps[1]}" in screen_text(app) and f"backtest-{stamps[0]}" in screen_text(app),
+                         what="the sessions listed")
         shown = screen_text(app)
         assert f"backtest-{stamps[0]}" in shown and "30" in shown and "12" in shown
         assert f"sim-{stamps[1]} [sim]: stopped" in shown  # the newest is highlighted and summarised
