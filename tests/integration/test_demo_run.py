@@ -56,3 +56,24 @@ def test_demo_loads_and_acts_without_its_pickle(tmp_path):
     assert np.array_equal(run.scaler.mean, fitted.mean_) and np.array_equal(run.scaler.scale, fitted.scale_)
     shipped = TrainingRun.load("demo", REPO / "entrenamientos")  # every checksum as shipped
     assert shipped.metadata["scaler"]["sha256"] == run.metadata["scaler"]["sha256"]
+
+
+def test_make_demo_shows_a_position_within_its_first_minute(tmp_path):
+    """Issue 13: a new operator must see the position pane and F9 do something. ``make demo``
+    replays the bundled candles at the Makefile's ``--speed``; the same session, faster, must
+    open a position early enough that at that speed it comes within the first minute."""
+    import re
+
+    speed = float(re.search(r"sactui --train-id demo --sim --speed (\d+)", (REPO / "Makefile").read_text()).group(1))
+    runs_dir = tmp_path / "entrenamientos"
+    shutil.copytree(DEMO, runs_dir / "demo")
+    result = subprocess.run(
+        [SACTUI, "--train-id", "demo", "--runs-dir", str(runs_dir), "--sim", "--headless", "--speed", "36000",
+         "--max-candles", "100", "--quiet"], capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = read_steps(Path(result.stdout.split("journal: ")[1].split()[0]))
+    held = [i for i, row in enumerate(rows) if row["position_qty"] not in ("0", "")]
+    assert held, "the demo never held a position in its first 100 candles"
+    seconds_in = (held[0] + 1) * 3600 / speed  # 1h candles at make demo's speed
+    assert seconds_in < 50, f"the first position comes {seconds_in:.0f} s into make demo"
