@@ -194,3 +194,57 @@ def test_backtest_writes_a_journal_and_compares_with_buy_and_hold(tiny_run_dir, 
     rows = read_steps(journal)
     assert tuple(rows[0]) == JOURNAL_COLUMNS and rows[0]["mode"] == "backtest"
     assert len(rows) > 8000
+
+
+def test_sim_prints_a_command_that_works_pasted_and_logs_what_happens(tiny_run_copy, candles_1h_path, tmp_path):
+    """Issue 13: ``sactui sim`` prints the two exports and the ``--endpoint`` command for a session
+    against it; that command, run as printed, trades against it, and the simulator logs the
+    session's connections and every order it receives as they happen."""
+    import os
+    import threading
+    import time
+
+    import re
+
+    runs_dir, train_id = tiny_run_copy
+    metadata = runs_dir / train_id / "config_metadata.yaml"  # deadband 0: the tiny run trades on every candle
+    metadata.write_text(re.sub(r"deadband: [0-9.e-]+", "deadband: 0.0", metadata.read_text()))
+    sim = subprocess.Popen([SACTUI, "sim", "--data", str(candles_1h_path), "--speed", "3600"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(iter(sim.stdout.readline, "")), daemon=True)
+    reader.start()  # list.extend from one thread while the test reads: each line appended whole
+
+    def read_until(predicate, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            if time.monotonic() > deadline or sim.poll() is not None:
+                raise AssertionError(f"sactui sim: no {what} within {timeout_s:g} s; it printed:\n" + "".join(out))
+            time.sleep(0.05)
+
+    try:
+        read_until(lambda: any("Ctrl-C to stop" in line for line in out), 60, "banner")
+        exports = dict(line.split("export ", 1)[1].strip().split("=", 1) for line in out if "export " in line)
+        assert set(exports) == {"BINANCE_TESTNET_API_KEY", "BINANCE_TESTNET_API_SECRET"}
+        (printed,) = [line.strip() for line in out if line.strip().startswith("sactui --train-id <run>")]
+        command = printed.replace("<run>", train_id).split()
+        session = subprocess.run(
+            [SACTUI, *command[1:], "--runs-dir", str(runs_dir), "--headless", "--max-candles", "3", "--quiet"],
+            env={**os.environ, **exports}, capture_output=True, text=True, timeout=120,
+        )
+        assert session.returncode == 0, session.stderr[-2000:]
+        read_until(lambda: sum("connection:" in line and "closed" in line for line in out) >= 2, 30,
+                   "closed connections")
+    finally:
+        sim.terminate()
+        sim.wait(10)
+    log = "".join(out)
+    assert "connection: market stream opened" in log and "connection: user-data stream opened" in log, log
+    assert "connection: market stream closed" in log and "connection: user-data stream closed" in log, log
+    journal = session.stdout.split("journal: ")[1].split()[0]
+    with open(journal, newline="") as fh:
+        sent = [row["client_order_id"] for row in csv.DictReader(fh) if row["client_order_id"]]
+    assert sent, "the session sent no order: nothing to find in the simulator's log"
+    for client_id in sent:  # every order the session sent was logged by the exchange as it arrived
+        assert f"order: {client_id}" in log, (client_id, log)
+    assert exports["BINANCE_TESTNET_API_SECRET"] not in session.stdout + session.stderr  # never echoed back
