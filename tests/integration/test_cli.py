@@ -201,10 +201,9 @@ def test_sim_prints_a_command_that_works_pasted_and_logs_what_happens(tiny_run_c
     against it; that command, run as printed, trades against it, and the simulator logs the
     session's connections and every order it receives as they happen."""
     import os
+    import re
     import threading
     import time
-
-    import re
 
     runs_dir, train_id = tiny_run_copy
     metadata = runs_dir / train_id / "config_metadata.yaml"  # deadband 0: the tiny run trades on every candle

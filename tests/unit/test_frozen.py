@@ -53,8 +53,10 @@ def test_the_journal_row_keeps_its_columns_and_defaults():
 
 @pytest.mark.parametrize("make", [
     lambda: dataclass(type("NotFrozen", (), {"__annotations__": {"a": int}})),
-    lambda: dataclass(frozen=True)(type("Factory", (), {"__annotations__": {"a": list}, "a": field(default_factory=list)})),
-    lambda: dataclass(frozen=True)(type("Post", (), {"__annotations__": {"a": int}, "__post_init__": lambda self: None})),
+    lambda: dataclass(frozen=True)(type("Factory", (), {"__annotations__": {"a": list},
+                                                        "a": field(default_factory=list)})),
+    lambda: dataclass(frozen=True)(type("Post", (), {"__annotations__": {"a": int},
+                                                     "__post_init__": lambda self: None})),
     lambda: dataclass(frozen=True, slots=True)(type("Slots", (), {"__annotations__": {"a": int}})),
     lambda: dataclass(frozen=True)(type("KwOnly", (), {"__annotations__": {"a": int}, "a": field(kw_only=True)})),
 ])
