@@ -104,7 +104,9 @@ RULES = (
          (I + "test_engine_faults.py::test_feed_events_reach_the_operator_through_the_launcher",)),
     Rule("the latch is written before the first close order", "trader_core/engine.py",
          "        if trigger == \"max_drawdown\":\n"
-         "            self.protocol.latch(detail, self.account.equity if self.account else Decimal(0), self.guard.peak)\n"
+         "            equity = measured_equity if measured_equity is not None else (\n"
+         "                self.account.equity if self.account else Decimal(0))\n"
+         "            self.protocol.latch(detail, equity, self.guard.peak)\n"
          "        self.state = EngineState.REDUCING\n"
          "        record, outcome, pending = await self.protocol.run(\n"
          "            seq, trigger, detail, position_before=self.position.quantity if self.position else Decimal(0),\n"
@@ -116,7 +118,9 @@ RULES = (
          "            peak=self.guard.peak, state_after=state_after,\n"
          "        )\n"
          "        if trigger == \"max_drawdown\":  # the latch after the close: a crash in between loses it\n"
-         "            self.protocol.latch(detail, self.account.equity if self.account else Decimal(0), self.guard.peak)\n",
+         "            equity = measured_equity if measured_equity is not None else (\n"
+         "                self.account.equity if self.account else Decimal(0))\n"
+         "            self.protocol.latch(detail, equity, self.guard.peak)\n",
          (I + "test_emergency.py::test_the_drawdown_latch_is_written_before_the_first_close_order",)),
     Rule("unlatch finds the latch of every mode", "trader_core/modes.py",
          "LATCHING_FOLDERS: tuple[str, ...] = tuple(dict.fromkeys(m.journal_folder for m in Mode if m.latches))",
