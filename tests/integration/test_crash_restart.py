@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from support import SIM_KEY, SIM_SECRET, audit_books, make_connector, session_journal
+from trader_core.review.sessions import list_sessions
 
 SACTUI = str(Path(sys.executable).parent / "sactui")
 
@@ -180,6 +181,10 @@ async def test_kill_9_between_the_order_and_its_row_finds_the_order_on_restart(
     assert [r.client_order_id for r in sim.orders_received].count(held) == 1  # never resent
     assert audit_books(sim, rows, emergency_rows(production)) == []
     assert f"found order {held}" in log_path.read_text()
+    # sactui sessions tells the story: one session, crashed and resumed, then stopped
+    (only,) = list_sessions(runs_dir, train_id)
+    assert only.status == "stopped" and only.resumed, only
+    assert "crashed and resumed (2 candle(s) down, 1 order(s) recovered)" in only.ending, only.ending
 
 
 async def test_kill_9_in_the_middle_of_an_emergency_is_recovered_from_its_close_ids(
@@ -243,10 +248,15 @@ async def test_restart_after_an_emergency_works_the_first_time(sim, tiny_run_cop
     second = start_trader(runs_dir, train_id, sim, log, config)
     procs.append(second)
     await until_ready(sim, log_path, 2, second)
+    await step_until_rows(sim, production, 2, second)  # the new session trades (and so is listed)
     second.send_signal(signal.SIGTERM)
     assert await exit_code(second) == 0
     output = log_path.read_text()
     assert "refusing to trade" not in output
     assert session_file(production)["session_tag"] != status["session_tag"]
+    halted, restarted = list_sessions(runs_dir, train_id)  # sactui sessions: how each one ended
+    assert halted.status == "halted" and halted.ending.startswith("halted by the emergency protocol "
+                                                                  "(connection_failures)"), halted.ending
+    assert restarted.status == "stopped" and restarted.ending == "stopped", restarted.ending
     assert Decimal(journal_rows(production)[-1]["position_qty"] if journal_rows(production) else "0") == \
         sim.exchange.account.position_qty

@@ -77,3 +77,20 @@ def test_make_demo_shows_a_position_within_its_first_minute(tmp_path):
     assert held, "the demo never held a position in its first 100 candles"
     seconds_in = (held[0] + 1) * 3600 / speed  # 1h candles at make demo's speed
     assert seconds_in < 50, f"the first position comes {seconds_in:.0f} s into make demo"
+
+
+def test_runs_shows_the_checkpoint_the_demo_really_uses(tmp_path):
+    """Issue 13: the demo was trained 100,000 steps but its model is the checkpoint validation chose;
+    ``sactui runs`` says which, so nobody mistakes the model for the last step."""
+    import yaml
+
+    runs_dir = tmp_path / "entrenamientos"
+    shutil.copytree(DEMO, runs_dir / "demo")
+    training = yaml.safe_load((DEMO / "config_metadata.yaml").read_text())["training"]
+    selected, trained = training["checkpoint"]["selected_step"], training["timesteps"]
+    assert selected < trained
+    result = subprocess.run([SACTUI, "runs", "--runs-dir", str(runs_dir)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("demo ")]
+    assert f"{selected:,} of {trained:,}" in line, result.stdout
+    assert "model: step of trained" in result.stdout

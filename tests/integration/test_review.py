@@ -185,6 +185,12 @@ async def test_sessions_and_report_across_backtest_sim_and_testnet(tiny_run_copy
                           "--no-plots", "--html")
     assert default_page.returncode == 0, default_page.stderr
     assert (runs_dir / train_id / "produccion" / f"report_{by_mode['testnet']['session_id']}.html").is_file()
+    for mode in ("backtest", "sim"):  # the report of every mode's session, its figures from its own journal
+        other = sactui("report", "--train-id", train_id, "--runs-dir", str(runs_dir), "--session",
+                       by_mode[mode]["session_id"], "--no-plots", "--html", str(tmp_path / f"{mode}.html"))
+        assert other.returncode == 0, other.stderr
+        assert by_mode[mode]["session_id"] in other.stdout and "buy-and-hold" in other.stdout, other.stdout
+        assert external_resources((tmp_path / f"{mode}.html").read_text()) == []
 
     audit = sactui("audit", "--train-id", train_id, "--runs-dir", str(runs_dir), "--session",
                    by_mode["testnet"]["session_id"], "--data", str(candles_1h_path))
