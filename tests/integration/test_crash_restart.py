@@ -19,8 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from support import SIM_KEY, SIM_SECRET, audit_books, make_connector, session_journal
+
 from trader_core.review.sessions import list_sessions
 
 SACTUI = str(Path(sys.executable).parent / "sactui")
