@@ -146,6 +146,7 @@ async def test_kill_9_between_the_order_and_its_row_finds_the_order_on_restart(
     runs_dir, train_id = tiny_run_copy
     production = runs_dir / train_id / "produccion"
     log_path, log = trader_log
+    earlier = {s.session_id for s in list_sessions(runs_dir, train_id)}  # the shared run's, from other tests
     first = start_trader(runs_dir, train_id, sim, log)
     procs.append(first)
     await until_ready(sim, log_path, 1, first)
@@ -182,7 +183,7 @@ async def test_kill_9_between_the_order_and_its_row_finds_the_order_on_restart(
     assert audit_books(sim, rows, emergency_rows(production)) == []
     assert f"found order {held}" in log_path.read_text()
     # sactui sessions tells the story: one session, crashed and resumed, then stopped
-    (only,) = list_sessions(runs_dir, train_id)
+    (only,) = [s for s in list_sessions(runs_dir, train_id) if s.session_id not in earlier]
     assert only.status == "stopped" and only.resumed, only
     assert "crashed and resumed (2 candle(s) down, 1 order(s) recovered)" in only.ending, only.ending
 
@@ -236,6 +237,7 @@ async def test_restart_after_an_emergency_works_the_first_time(sim, tiny_run_cop
     production = runs_dir / train_id / "produccion"
     log_path, log = trader_log
     config = config_file(tmp_path, max_consecutive_failures=1)
+    earlier = {s.session_id for s in list_sessions(runs_dir, train_id)}  # the shared run's, from other tests
     first = start_trader(runs_dir, train_id, sim, log, config)
     procs.append(first)
     await until_ready(sim, log_path, 1, first)
@@ -254,7 +256,7 @@ async def test_restart_after_an_emergency_works_the_first_time(sim, tiny_run_cop
     output = log_path.read_text()
     assert "refusing to trade" not in output
     assert session_file(production)["session_tag"] != status["session_tag"]
-    halted, restarted = list_sessions(runs_dir, train_id)  # sactui sessions: how each one ended
+    halted, restarted = [s for s in list_sessions(runs_dir, train_id) if s.session_id not in earlier]
     assert halted.status == "halted" and halted.ending.startswith("halted by the emergency protocol "
                                                                   "(connection_failures)"), halted.ending
     assert restarted.status == "stopped" and restarted.ending == "stopped", restarted.ending
