@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from support import CANDLES_1H, FUNDING_8H, SIM_KEY, SIM_SECRET, real_candle_file
+from support import CANDLES_1H, FUNDING_8H, SIM_KEY, SIM_SECRET, SIM_START, real_candle_file
 
 
 @pytest.fixture(scope="session")
@@ -58,10 +58,36 @@ def candles_1h(candles_1h_path):
     return load_candles(candles_1h_path)
 
 
+@pytest.fixture(scope="session")
+def candles(candles_1h):
+    """The same real 1h candles, under the name the simulator's own tests use."""
+    return candles_1h
+
+
 @pytest.fixture()
 async def sim(candles_1h):
     """The loopback simulator replaying real 1h candles, in manual mode (``await sim.step()``)."""
     from trader_core.simulator import LoopbackExchange
 
-    async with LoopbackExchange(candles_1h, api_key=SIM_KEY, api_secret=SIM_SECRET, start_index=500) as exchange:
+    async with LoopbackExchange(candles_1h, api_key=SIM_KEY, api_secret=SIM_SECRET, start_index=SIM_START) as exchange:
         yield exchange
+
+
+@pytest.fixture()
+def procs():
+    """Processes a test starts (``procs.append(popen)``): any still running is killed at the end."""
+    started = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture()
+async def client(sim):
+    """python-binance, unchanged, connected to ``sim`` (the simulator's own tests)."""
+    from sim_client import connect
+
+    async with connect(sim) as c:
+        yield c

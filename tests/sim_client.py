@@ -17,9 +17,10 @@ import pytest
 from binance import AsyncClient, BinanceSocketManager
 from binance.exceptions import BinanceAPIException
 
-KEY = "simKey0123456789"
-SECRET = "simSecret-for-tests"
-START = 500
+from support import SIM_KEY, SIM_SECRET, SIM_START
+
+KEY, SECRET = SIM_KEY, SIM_SECRET  # the credentials of the shared ``sim`` fixture (tests/conftest.py)
+START = SIM_START
 RECV = 3.0  # bound on any single websocket wait
 
 
@@ -86,3 +87,4 @@ def resync(client: AsyncClient, server_ms: int) -> None:
     import time
 
     client.timestamp_offset = server_ms - int(time.time() * 1000)
+

@@ -17,6 +17,7 @@ REAL_CANDLE_FILES = (
     "binance_usdm_BTCUSDT_1m_20230718_20230817.csv",
 )
 SIM_KEY, SIM_SECRET = "sactuiTestKey01", "sactui-test-secret"
+SIM_START = 500  # the shared ``sim`` fixture's first forming candle (earlier ones are history)
 
 
 def real_candle_file(name: str) -> Path:

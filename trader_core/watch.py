@@ -29,6 +29,7 @@ from .errors import ExchangeError
 from .exchanges.streams import AccountStreams
 from .risk import DrawdownGuard
 from .settings import Settings
+from .tasks import cancel_and_wait
 
 #: ``(trigger, detail, equity)``: the equity the breach was measured on (a drawdown), so the latch
 #: records the figures its detail states - the mark may move while the engine finishes a step.
@@ -68,13 +69,7 @@ class RiskWatch:
                        asyncio.create_task(self._reconcile(), name="book-reconcile")]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
-                pass
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     # ------------------------------------------------------------------ the guard

@@ -98,16 +98,6 @@ def trader_log(tmp_path):
         yield path, log
 
 
-@pytest.fixture()
-def procs():
-    started = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-
-
 async def test_kill_9_after_a_row_then_restart_keeps_the_journal_and_never_acts_twice(
         sim, tiny_run_copy, trader_log, procs):
     runs_dir, train_id = tiny_run_copy

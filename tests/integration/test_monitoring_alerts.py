@@ -15,7 +15,6 @@ import statistics
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from monitoring_support import SACTUI, Receiver, exit_code, wait_for, write_config
 from support import SIM_KEY, SIM_SECRET, session_journal
@@ -29,16 +28,6 @@ def start(runs_dir, train_id, sim, log, config, token=TOKEN):
     return subprocess.Popen([SACTUI, "--train-id", train_id, "--runs-dir", str(runs_dir), "--headless",
                              "--endpoint", sim.rest_base, "--config", str(config)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-@pytest.fixture()
-def procs():
-    started = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
 
 
 def rows(production: Path) -> list[dict]:

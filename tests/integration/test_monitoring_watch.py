@@ -10,22 +10,11 @@ import signal
 import subprocess
 from datetime import datetime, timezone
 
-import pytest
 
 from monitoring_support import SACTUI, Receiver, exit_code, run_status, wait_for, write_config
 from trader_core.latch import write_latch
 
 STALE_S = 3.0
-
-
-@pytest.fixture()
-def procs():
-    started = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
 
 
 def sim_session(runs_dir, train_id, data, log, config, speed=60):

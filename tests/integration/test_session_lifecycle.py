@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from support import SIM_KEY, SIM_SECRET, audit_books, session_journal
 from trader_core.latch import read_latch, write_latch
@@ -32,16 +31,6 @@ async def wait_for(predicate, timeout=60.0, what="condition"):
 async def exit_code(proc, timeout=30.0) -> int:
     await wait_for(lambda: proc.poll() is not None, timeout, f"process {proc.pid} to exit")
     return proc.returncode
-
-
-@pytest.fixture()
-def procs():
-    started = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
 
 
 def sim_session(runs_dir, train_id, data, log, *extra):

@@ -20,7 +20,6 @@ import pytest
 import websockets
 
 from trader_core.accounting import price_to_decimal
-from trader_core.candles import load_candles
 from trader_core.exchanges.filters import SymbolFilters
 from trader_core.simulator import LoopbackExchange, ReplayExhausted
 from trader_core.simulator.main import main as sim_main
@@ -31,23 +30,6 @@ from sim_client import (
 
 
 # ---------------------------------------------------------------------------- fixtures and helpers
-
-
-@pytest.fixture(scope="module")
-def candles(candles_1h_path) -> pd.DataFrame:
-    return load_candles(candles_1h_path)
-
-
-@pytest.fixture
-async def sim(candles):
-    async with LoopbackExchange(candles, api_key=KEY, api_secret=SECRET, start_index=START) as exchange:
-        yield exchange
-
-
-@pytest.fixture
-async def client(sim):
-    async with connect(sim) as c:
-        yield c
 
 
 def row_of(candles: pd.DataFrame, i: int):

@@ -15,34 +15,15 @@ import time
 from collections import Counter
 from decimal import Decimal
 
-import pandas as pd
-import pytest
 
 from trader_core.accounting import MAINTENANCE_MARGIN_RATE
-from trader_core.candles import load_candles, load_funding
+from trader_core.candles import load_funding
 from trader_core.simulator import LoopbackExchange
 
 from sim_client import KEY, SECRET, START, api_error, connect, market, resync
 from support import FUNDING_8H, real_candle_file
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
-
-
-@pytest.fixture(scope="module")
-def candles(candles_1h_path) -> pd.DataFrame:
-    return load_candles(candles_1h_path)
-
-
-@pytest.fixture
-async def sim(candles):
-    async with LoopbackExchange(candles, api_key=KEY, api_secret=SECRET, start_index=START) as exchange:
-        yield exchange
-
-
-@pytest.fixture
-async def client(sim):
-    async with connect(sim) as c:
-        yield c
 
 
 def skew_to(sim, client, skew_ms: int) -> None:

@@ -14,25 +14,10 @@ import hashlib
 import hmac
 
 import aiohttp
-import pandas as pd
-import pytest
 
-from trader_core.candles import load_candles
-from trader_core.simulator import LoopbackExchange
 from trader_core.simulator.rest import SIGNED, USER_STREAM
 
-from sim_client import KEY, SECRET, START
-
-
-@pytest.fixture(scope="module")
-def candles(candles_1h_path) -> pd.DataFrame:
-    return load_candles(candles_1h_path)
-
-
-@pytest.fixture
-async def sim(candles):
-    async with LoopbackExchange(candles, api_key=KEY, api_secret=SECRET, start_index=START) as exchange:
-        yield exchange
+from sim_client import KEY, SECRET
 
 
 def _sign(payload: str, secret: str = SECRET) -> str:

@@ -19,13 +19,10 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from trader_core.candles import load_candles
-from trader_core.simulator import LoopbackExchange
 
-from sim_client import KEY, SECRET, START
+from sim_client import KEY, SECRET
 from support import REPO
 
 CLIENTS_VENV = REPO / ".venv-clients"
@@ -33,17 +30,6 @@ CLIENTS_PYTHON = CLIENTS_VENV / "bin" / "python"
 CLIENTS_STAMP = CLIENTS_VENV / ".installed"  # written by `make clients` once every pin installed
 SCRIPTS = Path(__file__).resolve().parents[1] / "clients"
 RUN_TIMEOUT_S = 90.0
-
-
-@pytest.fixture(scope="module")
-def candles(candles_1h_path) -> pd.DataFrame:
-    return load_candles(candles_1h_path)
-
-
-@pytest.fixture
-async def sim(candles):
-    async with LoopbackExchange(candles, api_key=KEY, api_secret=SECRET, start_index=START) as exchange:
-        yield exchange
 
 
 def clients_python() -> Path:

@@ -13,11 +13,9 @@ import asyncio
 from decimal import Decimal
 
 import aiohttp
-import pandas as pd
 import pytest
 import websockets
 
-from trader_core.candles import load_candles
 from trader_core.simulator import LoopbackExchange
 
 from sim_client import (
@@ -25,23 +23,6 @@ from sim_client import (
 )
 
 FEE = Decimal("0.0005")
-
-
-@pytest.fixture(scope="module")
-def candles(candles_1h_path) -> pd.DataFrame:
-    return load_candles(candles_1h_path)
-
-
-@pytest.fixture
-async def sim(candles):
-    async with LoopbackExchange(candles, api_key=KEY, api_secret=SECRET, start_index=START) as exchange:
-        yield exchange
-
-
-@pytest.fixture
-async def client(sim):
-    async with connect(sim) as c:
-        yield c
 
 
 def kinds(sim) -> list[str]:

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import websockets
 
-from trader_core.candles import load_candles, load_funding
+from trader_core.candles import load_funding
 from trader_core.simulator import LoopbackExchange
 from trader_core.simulator.mark import MAX_MESSAGES_PER_S, wall_period_s
 
@@ -26,19 +26,8 @@ MARK_FIELDS = {"e", "E", "s", "p", "i", "P", "r", "T"}
 
 
 @pytest.fixture(scope="module")
-def candles(candles_1h_path) -> pd.DataFrame:
-    return load_candles(candles_1h_path)
-
-
-@pytest.fixture(scope="module")
 def funding() -> pd.DataFrame:
     return load_funding(real_candle_file(FUNDING_8H))
-
-
-@pytest.fixture
-async def sim(candles):
-    async with LoopbackExchange(candles, api_key=KEY, api_secret=SECRET, start_index=START) as exchange:
-        yield exchange
 
 
 def check_mark(message: dict) -> Decimal:

@@ -12,35 +12,16 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-import pandas as pd
 import pytest
 import websockets
 
-from trader_core.candles import load_candles
 from trader_core.simulator import LoopbackExchange
 
 from sim_client import (
-    KEY, RECV, SECRET, START, api_error, connect, market, nothing_arrives, quick, recv, recv_json, socket_manager,
+    KEY, RECV, SECRET, START, api_error, market, nothing_arrives, quick, recv, recv_json, socket_manager,
 )
 
 MARK_URL = "market/ws/btcusdt@markPrice@1s"
-
-
-@pytest.fixture(scope="module")
-def candles(candles_1h_path) -> pd.DataFrame:
-    return load_candles(candles_1h_path)
-
-
-@pytest.fixture
-async def sim(candles):
-    async with LoopbackExchange(candles, api_key=KEY, api_secret=SECRET, start_index=START) as exchange:
-        yield exchange
-
-
-@pytest.fixture
-async def client(sim):
-    async with connect(sim) as c:
-        yield c
 
 
 async def closed_with(ws) -> int:

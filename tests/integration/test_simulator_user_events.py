@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pandas as pd
-import pytest
 import websockets
 
 from trader_core.accounting import MAINTENANCE_MARGIN_RATE
-from trader_core.candles import load_candles, load_funding
+from trader_core.candles import load_funding
 from trader_core.simulator import LoopbackExchange
 
 from sim_client import KEY, SECRET, START, connect, market, nothing_arrives, quick, recv, recv_json, socket_manager
@@ -29,23 +27,6 @@ FEE = Decimal("0.0005")
 ORDER_KEYS = {"s", "c", "S", "o", "f", "q", "p", "ap", "sp", "x", "X", "i", "l", "z", "L", "T", "t", "b", "a",
               "m", "R", "wt", "ot", "ps", "cp", "rp", "pP", "si", "ss", "V", "pm", "gtd", "er"}
 COMMISSION_KEYS = {"N", "n"}
-
-
-@pytest.fixture(scope="module")
-def candles(candles_1h_path) -> pd.DataFrame:
-    return load_candles(candles_1h_path)
-
-
-@pytest.fixture
-async def sim(candles):
-    async with LoopbackExchange(candles, api_key=KEY, api_secret=SECRET, start_index=START) as exchange:
-        yield exchange
-
-
-@pytest.fixture
-async def client(sim):
-    async with connect(sim) as c:
-        yield c
 
 
 async def user_ws(sim, client):

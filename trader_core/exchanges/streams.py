@@ -30,6 +30,7 @@ import websockets
 from ..clock import Clock
 from ..errors import ExchangeError, MalformedResponse
 from ..settings import StreamSettings
+from ..tasks import cancel_and_wait
 from .account_book import AccountBook
 from .error_codes import BinanceError
 
@@ -75,12 +76,7 @@ class UserDataStream:
 
     async def stop(self) -> None:
         self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
-                pass
+        await cancel_and_wait([self._task])
         self.connected = False
         self.book.unsync()
         if self.key is not None:
@@ -196,12 +192,7 @@ class MarkPriceStream:
 
     async def stop(self) -> None:
         self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
-                pass
+        await cancel_and_wait([self._task])
         self.connected = False
 
     def age_s(self) -> float | None:

@@ -39,6 +39,7 @@ import websockets
 from ..candles import Candle
 from ..clock import Clock, SystemClock
 from ..errors import DataError, ExchangeError
+from ..tasks import cancel_and_wait
 from ..time_utils import interval_ms
 
 FetchKlines = Callable[[int | None, int | None, int], Awaitable[list[list]]]
@@ -113,13 +114,8 @@ class KlineFeed:
 
     async def stop(self) -> None:
         self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
-                pass
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
         self.connected = False
 
     async def next_closed(self) -> Candle:
