@@ -7,10 +7,10 @@ numbers must be finite, and ``--runs-dir`` / ``--config`` mean the same everywhe
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-from trader_core.errors import ConfigError
+from trader_core.argument_types import OneLineParser as Parser  # noqa: F401 - every command builds its parser from it
+from trader_core.argument_types import positive_float  # noqa: F401 - re-exported for the commands
 from trader_core.settings import Settings, load_settings
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -18,27 +18,6 @@ DEFAULT_CONFIG = Path("config.toml")
 
 def say(message: str) -> None:
     print(message, flush=True)
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that reports a bad argument as a ``ConfigError``: one line, exit code 2.
-
-    argparse's own ``error()`` prints the usage block too; here the message names the
-    argument and ``main`` prints it like every other expected failure."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise ConfigError(f"{message} (see {self.prog} --help)")
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0 (rejects nan, inf and the like, which float() accepts)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
 
 
 def positive_int(text: str) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import os
 import secrets
 import signal
@@ -21,6 +20,7 @@ import string
 import sys
 from decimal import Decimal, InvalidOperation
 
+from ..argument_types import OneLineParser, positive_float
 from ..candles import load_candles, load_funding
 from ..errors import ConfigError, SactuiError
 from ..time_utils import iso_ms
@@ -32,13 +32,6 @@ _ALNUM = string.ascii_letters + string.digits
 
 
 MAX_BALANCE = Decimal("1e12")  # USDT; the accounting's floats lose cents beyond this
-
-
-class _Parser(argparse.ArgumentParser):
-    """Bad arguments become a ``ConfigError``: one line on stderr and exit code 2, no usage block."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise ConfigError(f"{message} (see {self.prog} --help)")
 
 
 def _decimal(text: str) -> Decimal:
@@ -68,16 +61,6 @@ def _fee_rate(text: str) -> Decimal:
     return value
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
-
-
 def _int_in(low: int, high: int):
     """An argparse type: a whole number from ``low`` to ``high``."""
 
@@ -95,14 +78,14 @@ def _int_in(low: int, high: int):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="sactui sim",
         description="Run a loopback Binance USD-M Futures exchange that replays a candle file.",
     )
     parser.add_argument("--data", required=True, help="candle CSV (6-column or Binance's 12-column kline dump)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_int_in(0, 65535), default=0, help="port (default 0: any free port)")
-    parser.add_argument("--speed", type=_positive_float, default=DEFAULT_SPEED,
+    parser.add_argument("--speed", type=positive_float, default=DEFAULT_SPEED,
                         help="replay speed; 3600 replays a 1h candle per second (default 3600)")
     parser.add_argument("--start-index", type=_int_in(0, 10**9), default=None,
                         help=f"first forming candle; earlier ones are history (default {DEFAULT_START_INDEX})")
